@@ -1,0 +1,106 @@
+//! `Application::build(config)` then `run_until_stopped()`: connects the store (migrating
+//! it), NATS (checking the stream), and runs the relay, the deadline scheduler and the HTTP
+//! server until the shutdown signal, which every task receives.
+
+use crate::config::Config;
+use crate::http::{ops_router, OpsState};
+use anyhow::Context;
+use bus::{Relay, StreamSettings};
+use contracts::Clock;
+use eventstore::scheduler::Scheduler;
+use eventstore::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The running service, built but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    nats: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    config: Config,
+}
+
+impl Application {
+    /// Connects everything and binds the HTTP port (`:0` picks a free one).
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url, clock)
+            .await
+            .with_context(|| {
+                format!("opening the event store ({})", redact(&config.database_url))
+            })?;
+        store.migrate().await.context("migrating the event store")?;
+        let (nats, js) = bus::connect(&config.nats_url).await?;
+        let settings = StreamSettings {
+            duplicate_window: Duration::from_secs(config.duplicate_window_secs),
+            replicas: config.stream_replicas,
+            ..StreamSettings::default()
+        };
+        bus::ensure_stream(&js, &settings).await?;
+        let listener = TcpListener::bind(&config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        Ok(Self {
+            listener,
+            store,
+            nats,
+            js,
+            config,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The store (for tests and tools running beside the service).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` turns true, then stops every task and returns.
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let relay = Relay::new(self.store.clone(), self.js.clone()).batch(self.config.relay_batch);
+        let relay = tokio::spawn(relay.run(shutdown.clone()));
+        let scheduler = Scheduler::new(
+            self.store.clone(),
+            Duration::from_millis(self.config.scheduler_interval_ms),
+        );
+        let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
+        let router = ops_router(OpsState {
+            store: self.store.clone(),
+            nats: self.nats.clone(),
+        });
+        let mut stop = shutdown.clone();
+        tracing::info!(addr = %self.local_addr(), backend = eventstore::EventStore::backend(&self.store), "serving");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await
+            .context("HTTP server")?;
+        relay.await.ok();
+        scheduler.await.ok();
+        Ok(())
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

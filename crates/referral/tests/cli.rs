@@ -1,0 +1,72 @@
+//! The binary as an operator runs it: `migrate`, then `audit verify` on a clean and on a
+//! tampered log (exit status and the first bad position).
+
+use contracts::{ManualClock, Metadata, NewEvent, StreamId};
+use eventstore::{Commit, EventStore, ExpectedVersion, Store};
+use std::process::Command;
+use std::sync::Arc;
+use time::macros::datetime;
+
+fn referral(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_referral"))
+        .args(args)
+        .env("REFERRAL_DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrate_then_verify_finds_tampering() {
+    let db = testkit::SqliteFile::create().unwrap();
+    let out = referral(&db.url, &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::connect(
+        &db.url,
+        Arc::new(ManualClock::new(datetime!(2026-01-01 0:00 UTC))),
+    )
+    .await
+    .unwrap();
+    for n in 0..20 {
+        let e = NewEvent {
+            event_id: uuid::Uuid::new_v4(),
+            stream_id: StreamId::parse("s-1").unwrap(),
+            case_id: None,
+            event_type: "Counted".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "n": n }),
+            metadata: Metadata::system("test"),
+            occurred_at: datetime!(2026-01-01 0:00 UTC),
+        };
+        store
+            .commit(Commit::append(
+                e.stream_id.clone(),
+                ExpectedVersion::Any,
+                vec![e],
+            ))
+            .await
+            .unwrap();
+    }
+    let out = referral(&db.url, &["audit", "verify", "--batch", "7"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the log verifies: 20 events"));
+
+    let Store::Sqlite(s) = &store else {
+        unreachable!()
+    };
+    sqlx::query("DROP TRIGGER events_no_update")
+        .execute(s.writer())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET payload = '{\"n\":1000}' WHERE position = 13")
+        .execute(s.writer())
+        .await
+        .unwrap();
+    let out = referral(&db.url, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("first bad position 13"));
+}
