@@ -1,6 +1,7 @@
 //! Store benchmark: appends/s at 1 and 100 events per transaction with 1 and 8 writers, and
 //! the `$all` read rate, on SQLite and PostgreSQL; in the same run, plain sqlx `INSERT`s of
-//! the same rows (no lock, no hash, no checks) into a plain table, and the store/raw ratio.
+//! the same rows into a plain table with the same keys and indexes (unique event id, unique
+//! stream+version, case index) but no log head, no hash chain and no checks, and the ratio.
 //!
 //! `cargo bench -p eventstore`. PostgreSQL: `REFERRAL_BENCH_PG` (an admin URL; a fresh
 //! database is created and dropped), else `REFERRAL_TEST_PG`, else skipped. Bounded in count.
@@ -51,7 +52,14 @@ impl Raw {
                 sqlx::query(
                     "CREATE TABLE raw_events (id BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL UNIQUE, stream_id TEXT NOT NULL, \
                      version BIGINT NOT NULL, case_id TEXT, event_type TEXT NOT NULL, schema_version INT NOT NULL, \
-                     payload JSON NOT NULL, metadata JSON NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL)",
+                     payload JSON NOT NULL, metadata JSON NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, \
+                     UNIQUE (stream_id, version))",
+                )
+                .execute(p)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "CREATE INDEX raw_case ON raw_events (case_id, id) WHERE case_id IS NOT NULL",
                 )
                 .execute(p)
                 .await
@@ -61,7 +69,14 @@ impl Raw {
                 sqlx::query(
                     "CREATE TABLE raw_events (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, \
                      version INTEGER NOT NULL, case_id TEXT, event_type TEXT NOT NULL, schema_version INTEGER NOT NULL, \
-                     payload TEXT NOT NULL, metadata TEXT NOT NULL, occurred_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL)",
+                     payload TEXT NOT NULL, metadata TEXT NOT NULL, occurred_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, \
+                     UNIQUE (stream_id, version))",
+                )
+                .execute(p)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "CREATE INDEX raw_case ON raw_events (case_id, id) WHERE case_id IS NOT NULL",
                 )
                 .execute(p)
                 .await

@@ -146,7 +146,9 @@ pub(crate) async fn run_commit<B: Backend>(
         attempt += 1;
         let result = async {
             let mut tx = backend.begin().await?;
-            let applied = match apply(&mut tx, backend.now(), &commit).await {
+            // First attempt: optimistic, no look-up of the ids (new events are the common
+            // case); a stored id then fails the insert and the next attempt looks them up.
+            let applied = match apply(&mut tx, backend.now(), &commit, attempt > 1).await {
                 Ok(a) => a,
                 Err(e) => {
                     tx.rollback().await.ok();
@@ -172,6 +174,9 @@ pub(crate) async fn run_commit<B: Backend>(
             // A concurrent append took the same version or id first: the second pass
             // reports the conflict or the idempotent result.
             Err(StoreError::Database(e)) if is_unique_violation(&e) && attempt < 5 => continue,
+            // The optimistic pass did not look up the ids: a retry of stored events fails the
+            // version check first. Look them up before reporting a conflict.
+            Err(StoreError::WrongExpectedVersion { .. }) if attempt == 1 => continue,
             other => return other,
         }
     }
@@ -182,6 +187,7 @@ pub(crate) async fn apply<T: TxOps>(
     tx: &mut T,
     now: OffsetDateTime,
     commit: &Commit,
+    look_up_ids: bool,
 ) -> Result<Applied, StoreError> {
     let now = truncate(now);
     let mut outcome = CommitOutcome::default();
@@ -202,7 +208,7 @@ pub(crate) async fn apply<T: TxOps>(
         .iter()
         .flat_map(|a| a.events.iter().map(|e| e.event_id))
         .collect();
-    let found = if ids.is_empty() {
+    let found = if ids.is_empty() || !look_up_ids {
         Vec::new()
     } else {
         tx.find(&ids).await?
@@ -328,7 +334,7 @@ pub(crate) async fn fire_due<B: Backend>(backend: &B, limit: u32) -> Result<Vec<
                 StoreError::Invalid(format!("deadline {id} holds an unreadable event: {e}"))
             })?;
             let commit = Commit::append(event.stream_id.clone(), ExpectedVersion::Any, vec![event]);
-            let applied = apply(&mut tx, now, &commit).await?;
+            let applied = apply(&mut tx, now, &commit, true).await?;
             last = applied.last_position.or(last);
             tx.mark_fired(id, now).await?;
             fired.push(id);
