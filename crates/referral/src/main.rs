@@ -35,6 +35,25 @@ enum Command {
         #[command(subcommand)]
         what: AuditCommand,
     },
+    /// Inspect a region file and the catalogues it selects.
+    Catalogue {
+        #[command(subcommand)]
+        what: CatalogueCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Validate a region file, its policy and its catalogues; print their versions.
+    Check {
+        /// The region file, e.g. config/regions/default.toml.
+        file: PathBuf,
+    },
+    /// Print the catalogues a region file selects.
+    Show {
+        /// The region file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             what: AuditCommand::Verify { batch },
         } => verify(config, batch).await,
+        Command::Catalogue { what } => catalogue(what),
     }
 }
 
@@ -139,4 +159,49 @@ async fn verify(config: Config, batch: u32) -> anyhow::Result<()> {
             std::process::exit(1)
         }
     }
+}
+
+fn catalogue(what: CatalogueCommand) -> anyhow::Result<()> {
+    let file = match &what {
+        CatalogueCommand::Check { file } | CatalogueCommand::Show { file } => file,
+    };
+    let loaded = scoring::Region::load(file).and_then(|r| r.load_catalogues().map(|c| (r, c)));
+    let (region, cats) = match loaded {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    };
+    let v = cats.versions();
+    if let CatalogueCommand::Show { .. } = what {
+        println!("# five-colour ({})", v.five_colour.label());
+        for e in cats.five_colour() {
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                e.code, e.item, e.colour, e.condition_zh, e.condition_en
+            );
+        }
+        println!("\n# score ({})", v.score.label());
+        for e in cats.score_items() {
+            println!("{}\t{}\t{}\t{}", e.code, e.points, e.category, e.item_zh);
+        }
+        println!("\n# screening ({})", v.screening.label());
+        for e in cats.screening_items() {
+            println!("{}", e.code);
+        }
+        println!();
+    }
+    println!(
+        "region {} ({}): policy {}; catalogues {} ({} five-colour, {} score, {} screening entries, {} rules): OK",
+        region.id,
+        region.name,
+        region.policy.identity.label(),
+        v.set.label(),
+        cats.five_colour().len(),
+        cats.score_items().len(),
+        cats.screening_items().len(),
+        cats.rules().len()
+    );
+    Ok(())
 }

@@ -70,3 +70,41 @@ async fn migrate_then_verify_finds_tampering() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("first bad position 13"));
 }
+
+#[test]
+fn catalogue_check_accepts_the_default_region_and_names_a_bad_line() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let region = format!("{root}/config/regions/default.toml");
+    let out = referral("sqlite::memory:", &["catalogue", "check", &region]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("117 five-colour, 64 score, 48 screening"),
+        "{stdout}"
+    );
+    let show = referral("sqlite::memory:", &["catalogue", "show", &region]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("SC-64"));
+
+    // A region file with an unknown key: rejected, naming the file and the line.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&region).unwrap().replace(
+        "dir = \"../catalogues/cn-nhc-2017\"",
+        &format!("dir = \"{root}/config/catalogues/cn-nhc-2017\"\ncolour_of_sky = \"blue\""),
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text).unwrap();
+    let out = referral(
+        "sqlite::memory:",
+        &["catalogue", "check", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("colour_of_sky"),
+        "{stderr}"
+    );
+}
