@@ -11,11 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 // Dates as `YYYY-MM-DD` in JSON (not `time`'s default tuple).
-time::serde::format_description!(
-    pub(crate) iso_date,
-    Date,
-    "[year]-[month]-[day]"
-);
+pub(crate) use contracts::events::iso_date;
 
 /// A risk card, as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,41 +44,9 @@ impl Card {
     }
 }
 
-/// Measurements the engine derives findings from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Measurements {
-    /// Her birth date (age = completed years on the assessment date), `YYYY-MM-DD`.
-    #[serde(default, with = "iso_date::option")]
-    pub birth_date: Option<Date>,
-    /// Height in cm.
-    #[serde(default)]
-    pub height_cm: Option<f64>,
-    /// Weight in kg.
-    #[serde(default)]
-    pub weight_kg: Option<f64>,
-    /// Systolic blood pressure, mmHg.
-    #[serde(default)]
-    pub systolic_mmhg: Option<u16>,
-    /// Diastolic blood pressure, mmHg.
-    #[serde(default)]
-    pub diastolic_mmhg: Option<u16>,
-    /// Haemoglobin, g/L.
-    #[serde(default)]
-    pub hb_g_per_l: Option<f64>,
-    /// Platelets, ×10⁹/L.
-    #[serde(default)]
-    pub platelets_10e9_per_l: Option<f64>,
-    /// Completed weeks of gestation.
-    #[serde(default)]
-    pub gestational_weeks: Option<u8>,
-    /// Days beyond the completed weeks, 0 to 6 (needs `gestational_weeks`).
-    #[serde(default)]
-    pub gestational_days: Option<u8>,
-    /// Number of fetuses.
-    #[serde(default)]
-    pub fetuses: Option<u8>,
-}
+/// Measurements the engine derives findings from (defined in `contracts`: the card's wire
+/// shape and the engine's input are one type).
+pub use contracts::Measurements;
 
 /// Completed years between `birth` and `on` (a 29 February birthday falls on 1 March in other
 /// years). Negative when `birth` is after `on`.
