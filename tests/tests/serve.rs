@@ -34,6 +34,11 @@ async fn serve_relays_and_fires(database_url: String) {
         nats_url: nats.url(),
         http_addr: "127.0.0.1:0".into(),
         scheduler_interval_ms: 20,
+        region_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/regions/default.toml"
+        )
+        .into(),
         ..Config::default()
     };
     let clock = ManualClock::new(datetime!(2026-05-01 00:00 UTC));

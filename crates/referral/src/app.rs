@@ -1,14 +1,16 @@
-//! `Application::build(config)` then `run_until_stopped()`: connects the store (migrating
-//! it), NATS (checking the stream), and runs the relay, the deadline scheduler and the HTTP
-//! server until the shutdown signal, which every task receives.
+//! `Application::build(config)` then `run_until_stopped()`: loads the region (catalogues and
+//! policy), connects the store (migrating it) and NATS (checking the stream), and runs the
+//! relay, the deadline scheduler, the components (scoring) and the HTTP server until the
+//! shutdown signal, which every task receives.
 
 use crate::config::Config;
 use crate::http::{ops_router, OpsState};
 use anyhow::Context;
-use bus::{Relay, StreamSettings};
+use bus::{Consumer, Relay, StreamSettings};
 use contracts::Clock;
 use eventstore::scheduler::Scheduler;
 use eventstore::Store;
+use scoring::component::ScoringHandler;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +24,17 @@ pub struct Application {
     nats: async_nats::Client,
     js: async_nats::jetstream::Context,
     config: Config,
+    catalogues: Arc<scoring::Catalogues>,
+    policy: Arc<scoring::Policy>,
 }
 
 impl Application {
     /// Connects everything and binds the HTTP port (`:0` picks a free one).
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let region = scoring::Region::load(&config.region_file)
+            .with_context(|| format!("loading the region file {}", config.region_file))?;
+        let catalogues = Arc::new(region.load_catalogues().context("loading the catalogues")?);
+        let policy = Arc::new(region.policy.clone());
         let store = Store::connect(&config.database_url, clock)
             .await
             .with_context(|| {
@@ -49,6 +57,8 @@ impl Application {
             nats,
             js,
             config,
+            catalogues,
+            policy,
         })
     }
 
@@ -73,6 +83,17 @@ impl Application {
             Duration::from_millis(self.config.scheduler_interval_ms),
         );
         let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
+        let scoring = Consumer::new(
+            self.store.clone(),
+            self.js.clone(),
+            scoring::component::consumer_config(),
+            ScoringHandler::new(
+                self.store.clone(),
+                self.catalogues.clone(),
+                self.policy.clone(),
+            ),
+        );
+        let scoring = tokio::spawn(scoring.run(shutdown.clone()));
         let router = ops_router(OpsState {
             store: self.store.clone(),
             nats: self.nats.clone(),
@@ -91,6 +112,7 @@ impl Application {
             .context("HTTP server")?;
         relay.await.ok();
         scheduler.await.ok();
+        scoring.await.ok();
         Ok(())
     }
 }

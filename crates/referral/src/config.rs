@@ -26,6 +26,8 @@ pub struct Config {
     pub stream_replicas: usize,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// The region file: catalogues and policy (see `config/regions/`).
+    pub region_file: String,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             duplicate_window_secs: 120,
             stream_replicas: 1,
             log_format: "text".into(),
+            region_file: "config/regions/default.toml".into(),
         }
     }
 }
@@ -66,6 +69,7 @@ impl Config {
                 "REFERRAL_NATS_URL" => config.nats_url = value,
                 "REFERRAL_HTTP_ADDR" => config.http_addr = value,
                 "REFERRAL_LOG_FORMAT" => config.log_format = value,
+                "REFERRAL_REGION_FILE" => config.region_file = value,
                 _ => {}
             }
         }

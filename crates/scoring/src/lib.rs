@@ -7,7 +7,8 @@
 //! [`policy`]), intake validation of a card ([`validate`]) and the pure engine ([`assess`]).
 //! What it does not: it has no clock (the date is on the card), no NATS, no SQL, no async and no
 //! IO except [`load`], which reads the data files once at start. Every clinical number is data
-//! under `config/`, never a constant here. Wiring to the event store and bus lives elsewhere.
+//! under `config/`, never a constant here. The one exception to "pure" is [`component`], the
+//! thin edge that consumes `RiskCardSubmitted` from the bus and appends [`RiskAssessed`].
 //!
 //! Versioning rule: every catalogue file is identified by `id@version` plus the sha256 of its
 //! content ([`VersionId`]); the set's `manifest.toml` pins each file's hash, so an edited file
@@ -28,8 +29,10 @@
 
 pub mod card;
 pub mod catalogue;
+pub mod component;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod load;
 pub mod policy;
 pub mod validate;
@@ -43,6 +46,7 @@ pub use engine::{
     assess, Assessment, Discrepancy, DiscrepancyKind, Finding, HighRiskReason, Source,
 };
 pub use error::{LoadError, LoadProblem};
+pub use events::RiskAssessed;
 pub use policy::{
     AlertDue, AlertRule, AlertTrigger, CatalogueSelection, FollowUp, GreenChannel, HighRiskRule,
     Policy, Region,
