@@ -129,3 +129,107 @@ async fn serve_on_postgres() {
     let db = testkit::PgDatabase::create().await.unwrap();
     serve_relays_and_fires(db.url.clone()).await;
 }
+
+/// A card as intake appends it flows through NATS: scoring grades it, warning raises the
+/// alert in the residence district's inbox with a deadline 48 h after the assessment, and
+/// the hospital's district gets its copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_becomes_an_alert_in_the_residence_district() {
+    use contracts::{
+        CaseId, DistrictCode, IdType, InstitutionCode, Measurements, Pregnancy, RiskCardSubmitted,
+        Woman,
+    };
+    let nats = testkit::NatsServer::start().unwrap();
+    let db = testkit::SqliteFile::create().unwrap();
+    let config = Config {
+        database_url: db.url.clone(),
+        nats_url: nats.url(),
+        http_addr: "127.0.0.1:0".into(),
+        scheduler_interval_ms: 20,
+        region_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/regions/default.toml"
+        )
+        .into(),
+        ..Config::default()
+    };
+    let clock = ManualClock::new(datetime!(2026-05-01 02:00 UTC));
+    let app = Application::build(config, Arc::new(clock)).await.unwrap();
+    let store = app.store().clone();
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(app.run_until_stopped(shutdown));
+
+    let card = RiskCardSubmitted {
+        card_id: "C-1".into(),
+        case_id: CaseId::parse("case-e2e").unwrap(),
+        institution: InstitutionCode::parse("H-A-01").unwrap(),
+        institution_district: DistrictCode::parse("430102").unwrap(),
+        assessor: "dr-1".into(),
+        assessed_at: datetime!(2026-05-01 09:00 +08:00),
+        received_at: datetime!(2026-05-01 10:00 +08:00),
+        woman: Woman {
+            id_type: IdType::Passport,
+            id_number: "E1234567".into(),
+            name: "测试".into(),
+            birth_date: time::macros::date!(1995 - 01 - 01),
+            phone: None,
+            residence_district: DistrictCode::parse("430103").unwrap(),
+            address: None,
+        },
+        pregnancy: Pregnancy::default(),
+        measurements: Measurements::default(),
+        findings: vec!["O-CV-NYHA2".into()],
+        declared_colour: None,
+        critical: false,
+        note: None,
+    };
+    let mut metadata = Metadata::system("intake");
+    metadata.district = Some(card.woman.residence_district.clone());
+    let event = NewEvent::from_domain(
+        Uuid::new_v4(),
+        StreamId::parse("card-H-A-01-C-1").unwrap(),
+        Some(card.case_id.clone()),
+        &card,
+        metadata,
+        card.assessed_at,
+    )
+    .unwrap();
+    store
+        .commit(Commit::append(
+            event.stream_id.clone(),
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
+        .await
+        .unwrap();
+
+    let mut inbox = Vec::new();
+    for _ in 0..400 {
+        inbox = store
+            .documents("inbox", Some("430103|open"), 10)
+            .await
+            .unwrap();
+        if !inbox.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        inbox.len(),
+        1,
+        "the residence district's inbox has the alert"
+    );
+    assert_eq!(inbox[0].body["due_at"], "2026-05-03T09:00:00+08:00");
+    assert_eq!(inbox[0].body["colour"], "orange");
+    assert_eq!(
+        store
+            .documents("inbox", Some("430102|open"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "copy"
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}

@@ -1,6 +1,6 @@
 //! `Application::build(config)` then `run_until_stopped()`: loads the region (catalogues and
 //! policy), connects the store (migrating it) and NATS (checking the stream), and runs the
-//! relay, the deadline scheduler, the components (scoring) and the HTTP server until the
+//! relay, the deadline scheduler, the components (scoring, warning) and the HTTP server until the
 //! shutdown signal, which every task receives.
 
 use crate::config::Config;
@@ -94,6 +94,15 @@ impl Application {
             ),
         );
         let scoring = tokio::spawn(scoring.run(shutdown.clone()));
+        let warning = warning::Warning::new(self.store.clone(), self.policy.clone());
+        let warning: Vec<_> = warning::component::consumer_configs()
+            .into_iter()
+            .map(|config| {
+                let consumer =
+                    Consumer::new(self.store.clone(), self.js.clone(), config, warning.clone());
+                tokio::spawn(consumer.run(shutdown.clone()))
+            })
+            .collect();
         let router = ops_router(OpsState {
             store: self.store.clone(),
             nats: self.nats.clone(),
@@ -113,6 +122,9 @@ impl Application {
         relay.await.ok();
         scheduler.await.ok();
         scoring.await.ok();
+        for w in warning {
+            w.await.ok();
+        }
         Ok(())
     }
 }

@@ -48,7 +48,7 @@ pub use engine::{
 pub use error::{LoadError, LoadProblem};
 pub use events::RiskAssessed;
 pub use policy::{
-    AlertDue, AlertRule, AlertTrigger, CatalogueSelection, FollowUp, GreenChannel, HighRiskRule,
-    Policy, Region,
+    AlertDue, AlertRule, AlertTrigger, CatalogueSelection, FollowUp, Grade, GreenChannel,
+    HighRiskRule, Policy, Region,
 };
 pub use validate::{canonical_code, close_codes, levenshtein, validate, AssessError, Problem};

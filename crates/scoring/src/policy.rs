@@ -244,6 +244,30 @@ impl Region {
     }
 }
 
+/// The part of an assessment the alert rules look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grade {
+    /// Grade colour (never purple).
+    pub colour: Colour,
+    /// Purple carried alongside.
+    pub infectious: bool,
+    /// Total score.
+    pub score: u32,
+    /// High-risk under the policy.
+    pub high_risk: bool,
+}
+
+impl From<&Assessment> for Grade {
+    fn from(a: &Assessment) -> Self {
+        Self {
+            colour: a.colour,
+            infectious: a.infectious,
+            score: a.score,
+            high_risk: a.high_risk,
+        }
+    }
+}
+
 impl Policy {
     /// The alert `current` starts, given the woman's `previous` assessment (if any): the
     /// triggers that apply and the shortest of their deadlines, or `None` when no trigger applies.
@@ -252,10 +276,17 @@ impl Policy {
         previous: Option<&Assessment>,
         current: &Assessment,
     ) -> Option<AlertDue> {
-        let reached = |a: &Assessment, c: Colour| match c.rank() {
+        self.alert_due_for(previous.map(Grade::from), Grade::from(current))
+    }
+
+    /// [`Policy::alert_due`] on grades alone.
+    pub fn alert_due_for(&self, previous: Option<Grade>, current: Grade) -> Option<AlertDue> {
+        let reached = |a: &Grade, c: Colour| match c.rank() {
             Some(r) => a.colour.rank().unwrap_or(0) >= r,
             None => a.infectious,
         };
+        let previous = previous.as_ref();
+        let current = &current;
         let mut triggers = Vec::new();
         let mut deadline: Option<u32> = None;
         for rule in &self.alerts {
