@@ -39,6 +39,11 @@ async fn serve_relays_and_fires(database_url: String) {
             "/../config/regions/default.toml"
         )
         .into(),
+        reference_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/reference/demo-city.toml"
+        )
+        .into(),
         ..Config::default()
     };
     let clock = ManualClock::new(datetime!(2026-05-01 00:00 UTC));
@@ -149,6 +154,11 @@ async fn a_card_becomes_an_alert_in_the_residence_district() {
         region_file: concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../config/regions/default.toml"
+        )
+        .into(),
+        reference_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/reference/demo-city.toml"
         )
         .into(),
         ..Config::default()

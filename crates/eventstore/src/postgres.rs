@@ -453,15 +453,31 @@ impl EventStore for PgStore {
         scope: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Document>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT collection, key, scope, body FROM documents \
-             WHERE collection = $1 AND ($2::text IS NULL OR scope = $2) ORDER BY key LIMIT $3",
-        )
-        .bind(collection)
-        .bind(scope)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // Two statements, not `scope IS NULL OR …`: a generic plan of that cannot use the
+        // (collection, scope, key) index.
+        let rows = match scope {
+            Some(scope) => {
+                sqlx::query(
+                    "SELECT collection, key, scope, body FROM documents \
+                     WHERE collection = $1 AND scope = $2 ORDER BY key LIMIT $3",
+                )
+                .bind(collection)
+                .bind(scope)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT collection, key, scope, body FROM documents \
+                     WHERE collection = $1 ORDER BY key LIMIT $2",
+                )
+                .bind(collection)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter().map(document_row).collect()
     }
 

@@ -26,6 +26,8 @@ pub struct Application {
     config: Config,
     catalogues: Arc<scoring::Catalogues>,
     policy: Arc<scoring::Policy>,
+    reference: Arc<reference::ReferenceData>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Application {
@@ -35,7 +37,11 @@ impl Application {
             .with_context(|| format!("loading the region file {}", config.region_file))?;
         let catalogues = Arc::new(region.load_catalogues().context("loading the catalogues")?);
         let policy = Arc::new(region.policy.clone());
-        let store = Store::connect(&config.database_url, clock)
+        let reference = Arc::new(
+            reference::ReferenceData::load(&config.reference_file)
+                .with_context(|| format!("loading the reference data {}", config.reference_file))?,
+        );
+        let store = Store::connect(&config.database_url, clock.clone())
             .await
             .with_context(|| {
                 format!("opening the event store ({})", redact(&config.database_url))
@@ -59,6 +65,8 @@ impl Application {
             config,
             catalogues,
             policy,
+            reference,
+            clock,
         })
     }
 
@@ -106,7 +114,17 @@ impl Application {
         let router = ops_router(OpsState {
             store: self.store.clone(),
             nats: self.nats.clone(),
-        });
+        })
+        .merge(intake::router(intake::IntakeState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            reference: self.reference.clone(),
+            catalogues: self.catalogues.clone(),
+        }))
+        .merge(warning::http::router(warning::http::WarningState {
+            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
+            clock: self.clock.clone(),
+        }));
         let mut stop = shutdown.clone();
         tracing::info!(addr = %self.local_addr(), backend = eventstore::EventStore::backend(&self.store), "serving");
         axum::serve(self.listener, router)

@@ -28,6 +28,8 @@ pub struct Config {
     pub log_format: String,
     /// The region file: catalogues and policy (see `config/regions/`).
     pub region_file: String,
+    /// Reference data: districts, institutions, rescue-centre ladders (`config/reference/`).
+    pub reference_file: String,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             stream_replicas: 1,
             log_format: "text".into(),
             region_file: "config/regions/default.toml".into(),
+            reference_file: "config/reference/demo-city.toml".into(),
         }
     }
 }
@@ -70,6 +73,7 @@ impl Config {
                 "REFERRAL_HTTP_ADDR" => config.http_addr = value,
                 "REFERRAL_LOG_FORMAT" => config.log_format = value,
                 "REFERRAL_REGION_FILE" => config.region_file = value,
+                "REFERRAL_REFERENCE_FILE" => config.reference_file = value,
                 _ => {}
             }
         }

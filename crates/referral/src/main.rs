@@ -40,6 +40,48 @@ enum Command {
         #[command(subcommand)]
         what: CatalogueCommand,
     },
+    /// Administration: API keys.
+    Admin {
+        #[command(subcommand)]
+        what: AdminCommand,
+    },
+    /// Import risk cards from a CSV file (the columns of `POST /v1/risk-cards:import`).
+    Import {
+        /// The reporting institution (every row must be its own).
+        #[arg(long)]
+        institution: String,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// API keys: stored hashed; the key itself is printed once, at creation.
+    Key {
+        #[command(subcommand)]
+        what: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue a key for an institution or office (its district comes from the reference data).
+    Create {
+        /// hospital, district_office, city_office, rescue_centre, reviewer or admin.
+        #[arg(long)]
+        role: String,
+        /// The institution or office code, as in the reference data.
+        #[arg(long)]
+        institution: String,
+    },
+    /// List keys (ids, roles, institutions; never the keys).
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key id (`key-…`).
+        key_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +125,10 @@ async fn main() -> anyhow::Result<()> {
             what: AuditCommand::Verify { batch },
         } => verify(config, batch).await,
         Command::Catalogue { what } => catalogue(what),
+        Command::Admin {
+            what: AdminCommand::Key { what },
+        } => admin_key(config, what).await,
+        Command::Import { institution, file } => import(config, &institution, &file).await,
     }
 }
 
@@ -203,5 +249,85 @@ fn catalogue(what: CatalogueCommand) -> anyhow::Result<()> {
         cats.screening_items().len(),
         cats.rules().len()
     );
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, Arc::new(SystemClock)).await?;
+    store.migrate().await.context("migrating")?;
+    Ok(store)
+}
+
+fn institution_of(config: &Config, code: &str) -> anyhow::Result<reference::Institution> {
+    let reference = reference::ReferenceData::load(&config.reference_file)?;
+    let code = contracts::InstitutionCode::parse(code)?;
+    reference
+        .institution(&code)
+        .cloned()
+        .with_context(|| format!("institution {code} is not in {}", config.reference_file))
+}
+
+async fn admin_key(config: Config, what: KeyCommand) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    match what {
+        KeyCommand::Create { role, institution } => {
+            let role: edge::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let inst = institution_of(&config, &institution)?;
+            let (principal, key) = edge::issue_key(&store, role, inst.code, inst.district).await?;
+            println!("key id:  {}", principal.key_id);
+            println!("role:    {}", principal.role.as_str());
+            println!(
+                "for:     {} ({})",
+                principal.institution, principal.district
+            );
+            println!("key:     {key}");
+            println!("(shown once; only its hash is stored)");
+        }
+        KeyCommand::List => {
+            for k in edge::list_keys(&store, 10_000).await? {
+                println!("{}", serde_json::to_string(&k)?);
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            if edge::revoke_key(&store, &key_id).await? {
+                println!("revoked {key_id}");
+            } else {
+                anyhow::bail!("no key {key_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn import(config: Config, institution: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let inst = institution_of(&config, institution)?;
+    let region = scoring::Region::load(&config.region_file)?;
+    let state = intake::IntakeState {
+        store,
+        clock: Arc::new(SystemClock),
+        reference: Arc::new(reference::ReferenceData::load(&config.reference_file)?),
+        catalogues: Arc::new(region.load_catalogues()?),
+    };
+    let principal = edge::Principal {
+        key_id: "cli-import".into(),
+        role: edge::Role::Hospital,
+        institution: inst.code,
+        district: inst.district,
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bar = indicatif::ProgressBar::new(0);
+    let mut progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let report = intake::import_csv_with_progress(&state, &principal, &bytes, &mut progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.rejected > 0 {
+        std::process::exit(2);
+    }
     Ok(())
 }

@@ -10,11 +10,13 @@
 //!
 //! Deadlines are rows in the store's deadline table, armed with the alert and cancelled with
 //! the acknowledgement, in the same transaction; the scheduler fires `DistrictAlertOverdue`.
-//! It knows nothing of HTTP status codes or NATS subjects beyond its consumer settings.
+//! [`http`] is its router (inbox, acknowledgement, registers, not-suitable), on the shared
+//! `edge` crate's authentication and problem responses.
 
 pub mod component;
 pub mod core;
 pub mod events;
+pub mod http;
 pub mod projection;
 
 pub use component::{Actor, Warning, WarningError};

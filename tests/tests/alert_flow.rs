@@ -1,0 +1,171 @@
+//! Issue 5's end-to-end path through the whole service over real HTTP and NATS: a hospital
+//! in district A (430102) posts a card for an orange woman living in district B (430103);
+//! B's inbox shows the alert due 48 h after the assessment, A's office sees the copy, a
+//! subscriber on `referral.430103.>` receives it; B acknowledges; nothing becomes overdue.
+
+use contracts::{DistrictCode, InstitutionCode, ManualClock};
+use edge::Role;
+use eventstore::EventStore;
+use futures::StreamExt;
+use referral::{Application, Config};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use time::macros::datetime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf[9..12].parse().unwrap();
+    let raw = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    // Chunked bodies: take the JSON between the first '{' and the last '}'.
+    let json = match (raw.find('{'), raw.rfind('}')) {
+        (Some(a), Some(b)) => serde_json::from_str(&raw[a..=b]).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, json)
+}
+
+fn resident_id(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_in_a_for_a_woman_in_b_reaches_b_and_is_acknowledged() {
+    let nats = testkit::NatsServer::start().unwrap();
+    let db = testkit::SqliteFile::create().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let config = Config {
+        database_url: db.url.clone(),
+        nats_url: nats.url(),
+        http_addr: "127.0.0.1:0".into(),
+        scheduler_interval_ms: 20,
+        region_file: format!("{root}/config/regions/default.toml"),
+        reference_file: format!("{root}/config/reference/demo-city.toml"),
+        ..Config::default()
+    };
+    let clock = ManualClock::new(datetime!(2026-03-09 02:00 UTC));
+    let app = Application::build(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    let key = |role, inst: &str, d: &str| {
+        let store = store.clone();
+        let (inst, d) = (
+            InstitutionCode::parse(inst).unwrap(),
+            DistrictCode::parse(d).unwrap(),
+        );
+        async move { edge::issue_key(&store, role, inst, d).await.unwrap().1 }
+    };
+    let hospital_a = key(Role::Hospital, "H430102-01", "430102").await;
+    let office_a = key(Role::DistrictOffice, "MCH430102", "430102").await;
+    let office_b = key(Role::DistrictOffice, "MCH430103", "430103").await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let mut b_subject = client.subscribe("referral.430103.>").await.unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(app.run_until_stopped(shutdown));
+
+    let card = json!({
+        "card_id": "E2E-1",
+        "institution_code": "H430102-01",
+        "assessed_at": "2026-03-09T09:30:00+08:00",
+        "assessor": "dr-017",
+        "woman": {
+            "id_type": "resident_id", "id_number": resident_id("43010319940514002"), "name": "张某某",
+            "birth_date": "1994-05-14", "phone": "13812345678", "residence_district": "430103", "address": null
+        },
+        "pregnancy": { "lmp": "2025-12-01", "gestational_weeks": 14, "gestational_days": 1, "gravida": 2, "para": 1, "fetuses": 1 },
+        "measurements": { "height_cm": 160.0, "weight_kg": 58.5 },
+        "findings": ["O-CV-NYHA2"],
+        "declared_colour": "orange",
+        "critical": false,
+        "note": null
+    });
+    let (status, accepted) = http(addr, "POST", "/v1/risk-cards", &hospital_a, Some(&card)).await;
+    assert_eq!(status, 202, "{accepted}");
+
+    let mut alerts = Value::Null;
+    for _ in 0..400 {
+        let (_, inbox) = http(addr, "GET", "/v1/alerts", &office_b, None).await;
+        if inbox["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            alerts = inbox["alerts"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let alert = &alerts[0];
+    assert_eq!(
+        alert["due_at"], "2026-03-11T09:30:00+08:00",
+        "48 h after the assessment"
+    );
+    assert_eq!(alert["colour"], "orange");
+    assert_eq!(alert["case_id"], accepted["case_id"]);
+    let (_, copy) = http(addr, "GET", "/v1/alerts", &office_a, None).await;
+    assert_eq!(copy["alerts"][0]["kind"], "copy");
+
+    // B's own system hears it on its subject.
+    let mut heard = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(10), b_subject.next()).await
+    {
+        if msg.subject.as_str() == "referral.430103.district-alert-raised" {
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "a subscriber on referral.430103.> receives the alert"
+    );
+
+    let id = alert["alert_id"].as_str().unwrap();
+    let (status, acked) = http(
+        addr,
+        "POST",
+        &format!("/v1/alerts/{id}/ack"),
+        &office_b,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, acked["status"].as_str()),
+        (200, Some("acknowledged"))
+    );
+    clock.advance(time::Duration::days(4));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let overdue = store
+        .read_all(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "DistrictAlertOverdue")
+        .count();
+    // The copy has no deadline; B acknowledged in time: nothing is overdue.
+    assert_eq!(overdue, 0);
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}
