@@ -43,11 +43,11 @@ pub(crate) trait TxOps: Send + Sized {
         body: &serde_json::Value,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Deletes a document.
+    /// Deletes a document, or (key `None`) every document of the collection.
     fn delete_document(
         &mut self,
         collection: &str,
-        key: &str,
+        key: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Arms a deadline (no-op when the id exists).
     fn arm(
@@ -248,7 +248,10 @@ pub(crate) async fn apply<T: TxOps>(
             } => {
                 tx.put_document(collection, key, scope, body, now).await?;
             }
-            DocumentOp::Delete { collection, key } => tx.delete_document(collection, key).await?,
+            DocumentOp::Delete { collection, key } => {
+                tx.delete_document(collection, Some(key)).await?
+            }
+            DocumentOp::Clear { collection } => tx.delete_document(collection, None).await?,
         }
     }
     for op in &commit.deadlines {

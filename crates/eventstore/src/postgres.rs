@@ -175,12 +175,27 @@ impl TxOps for PgTx {
         Ok(())
     }
 
-    async fn delete_document(&mut self, collection: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM documents WHERE collection = $1 AND key = $2")
-            .bind(collection)
-            .bind(key)
-            .execute(&mut *self.0)
-            .await?;
+    async fn delete_document(
+        &mut self,
+        collection: &str,
+        key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // Two statements: `key IS NULL OR …` would keep a generic plan off the primary key.
+        match key {
+            Some(key) => {
+                sqlx::query("DELETE FROM documents WHERE collection = $1 AND key = $2")
+                    .bind(collection)
+                    .bind(key)
+                    .execute(&mut *self.0)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM documents WHERE collection = $1")
+                    .bind(collection)
+                    .execute(&mut *self.0)
+                    .await?
+            }
+        };
         Ok(())
     }
 

@@ -73,6 +73,11 @@ pub enum DocumentOp {
         /// Key.
         key: String,
     },
+    /// Remove every document of a collection (a rebuild starts with this).
+    Clear {
+        /// Collection.
+        collection: String,
+    },
 }
 
 /// One atomic unit of work: appends, a subscriber checkpoint, read-model documents and

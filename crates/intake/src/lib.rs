@@ -29,6 +29,7 @@
 pub mod case;
 pub mod csv_import;
 pub mod events;
+pub mod fuzzing;
 pub mod http;
 pub mod service;
 pub mod validate;

@@ -40,6 +40,8 @@ enum Command {
         #[command(subcommand)]
         what: CatalogueCommand,
     },
+    /// Rebuild every read model (warning: inbox, registers) from the log. Stop the service first.
+    Replay,
     /// Administration: API keys.
     Admin {
         #[command(subcommand)]
@@ -129,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             what: AdminCommand::Key { what },
         } => admin_key(config, what).await,
         Command::Import { institution, file } => import(config, &institution, &file).await,
+        Command::Replay => replay(config).await,
     }
 }
 
@@ -329,5 +332,33 @@ async fn import(config: Config, institution: &str, file: &std::path::Path) -> an
     if report.rejected > 0 {
         std::process::exit(2);
     }
+    Ok(())
+}
+
+async fn replay(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let region = scoring::Region::load(&config.region_file)?;
+    let started = std::time::Instant::now();
+    let (head, _) = store.head().await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "warning {bar:40} {pos}/{len} cases {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let warning = warning::Warning::new(store, Arc::new(region.policy));
+    let cases = warning
+        .rebuild(|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "replayed {head} events: warning read models of {cases} cases rebuilt in {secs:.1} s ({:.0} events/s)",
+        head as f64 / secs.max(1e-9)
+    );
     Ok(())
 }

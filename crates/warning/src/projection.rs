@@ -17,6 +17,16 @@ use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Every collection this projection writes (a rebuild clears them first).
+pub const COLLECTIONS: [&str; 6] = [
+    "alert",
+    "inbox",
+    "case-warning",
+    "register-high-risk",
+    "register-red",
+    "register-not-suitable",
+];
+
 /// One read-model document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Doc {
