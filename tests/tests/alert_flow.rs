@@ -66,6 +66,7 @@ async fn card_in_a_for_a_woman_in_b_reaches_b_and_is_acknowledged() {
         scheduler_interval_ms: 20,
         region_file: format!("{root}/config/regions/default.toml"),
         reference_file: format!("{root}/config/reference/demo-city.toml"),
+        near_miss_file: format!("{root}/config/catalogues/near-miss/who-2011.toml"),
         ..Config::default()
     };
     let clock = ManualClock::new(datetime!(2026-03-09 02:00 UTC));
@@ -140,6 +141,26 @@ async fn card_in_a_for_a_woman_in_b_reaches_b_and_is_acknowledged() {
     assert!(
         heard,
         "a subscriber on referral.430103.> receives the alert"
+    );
+
+    // Follow-up took her on: March's phone call is on B's worklist.
+    let mut items = Value::Null;
+    for _ in 0..400 {
+        let (status, list) =
+            http(addr, "GET", "/v1/worklists/430103/2026-03", &office_b, None).await;
+        assert_eq!(status, 200, "{list}");
+        if list
+            .to_string()
+            .contains(accepted["case_id"].as_str().unwrap())
+        {
+            items = list;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        !items.is_null(),
+        "the woman is on the district's March worklist"
     );
 
     let id = alert["alert_id"].as_str().unwrap();

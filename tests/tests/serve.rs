@@ -44,6 +44,11 @@ async fn serve_relays_and_fires(database_url: String) {
             "/../config/reference/demo-city.toml"
         )
         .into(),
+        near_miss_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/catalogues/near-miss/who-2011.toml"
+        )
+        .into(),
         ..Config::default()
     };
     let clock = ManualClock::new(datetime!(2026-05-01 00:00 UTC));
@@ -159,6 +164,11 @@ async fn a_card_becomes_an_alert_in_the_residence_district() {
         reference_file: concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../config/reference/demo-city.toml"
+        )
+        .into(),
+        near_miss_file: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/catalogues/near-miss/who-2011.toml"
         )
         .into(),
         ..Config::default()

@@ -1,6 +1,6 @@
 //! `Application::build(config)` then `run_until_stopped()`: loads the region (catalogues and
 //! policy), connects the store (migrating it) and NATS (checking the stream), and runs the
-//! relay, the deadline scheduler, the components (scoring, warning) and the HTTP server until the
+//! relay, the deadline scheduler, the components (scoring, warning, follow-up, escalation) and the HTTP server until the
 //! shutdown signal, which every task receives.
 
 use crate::config::Config;
@@ -27,6 +27,8 @@ pub struct Application {
     catalogues: Arc<scoring::Catalogues>,
     policy: Arc<scoring::Policy>,
     reference: Arc<reference::ReferenceData>,
+    near_miss: Arc<escalation::NearMissCatalogue>,
+    green_channel: scoring::GreenChannel,
     clock: Arc<dyn Clock>,
 }
 
@@ -41,6 +43,12 @@ impl Application {
             reference::ReferenceData::load(&config.reference_file)
                 .with_context(|| format!("loading the reference data {}", config.reference_file))?,
         );
+        let near_miss = Arc::new(
+            escalation::NearMissCatalogue::load(&config.near_miss_file).with_context(|| {
+                format!("loading the near-miss criteria {}", config.near_miss_file)
+            })?,
+        );
+        let green_channel = region.policy.green_channel.clone();
         let store = Store::connect(&config.database_url, clock.clone())
             .await
             .with_context(|| {
@@ -66,6 +74,8 @@ impl Application {
             catalogues,
             policy,
             reference,
+            near_miss,
+            green_channel,
             clock,
         })
     }
@@ -111,6 +121,40 @@ impl Application {
                 tokio::spawn(consumer.run(shutdown.clone()))
             })
             .collect();
+        let followup = followup::FollowUpService::new(
+            self.store.clone(),
+            Arc::new(self.policy.follow_up.clone()),
+        );
+        let followup_consumers: Vec<_> = followup::consumer_configs()
+            .into_iter()
+            .map(|config| {
+                let consumer = Consumer::new(
+                    self.store.clone(),
+                    self.js.clone(),
+                    config,
+                    followup.clone(),
+                );
+                tokio::spawn(consumer.run(shutdown.clone()))
+            })
+            .collect();
+        let escalation = escalation::Escalation::new(
+            self.store.clone(),
+            &self.green_channel,
+            self.reference.clone(),
+            self.near_miss.clone(),
+        );
+        let escalation_consumers: Vec<_> = escalation::consumer_configs()
+            .into_iter()
+            .map(|config| {
+                let consumer = Consumer::new(
+                    self.store.clone(),
+                    self.js.clone(),
+                    config,
+                    escalation.clone(),
+                );
+                tokio::spawn(consumer.run(shutdown.clone()))
+            })
+            .collect();
         let router = ops_router(OpsState {
             store: self.store.clone(),
             nats: self.nats.clone(),
@@ -124,7 +168,17 @@ impl Application {
         .merge(warning::http::router(warning::http::WarningState {
             warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
             clock: self.clock.clone(),
-        }));
+        }))
+        .merge(followup::http::router(followup::http::FollowUpState {
+            service: followup.clone(),
+            clock: self.clock.clone(),
+        }))
+        .merge(escalation::http::router(
+            escalation::http::EscalationState {
+                escalation,
+                clock: self.clock.clone(),
+            },
+        ));
         let mut stop = shutdown.clone();
         tracing::info!(addr = %self.local_addr(), backend = eventstore::EventStore::backend(&self.store), "serving");
         axum::serve(self.listener, router)
@@ -140,7 +194,11 @@ impl Application {
         relay.await.ok();
         scheduler.await.ok();
         scoring.await.ok();
-        for w in warning {
+        for w in warning
+            .into_iter()
+            .chain(followup_consumers)
+            .chain(escalation_consumers)
+        {
             w.await.ok();
         }
         Ok(())

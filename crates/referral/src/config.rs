@@ -30,6 +30,8 @@ pub struct Config {
     pub region_file: String,
     /// Reference data: districts, institutions, rescue-centre ladders (`config/reference/`).
     pub reference_file: String,
+    /// Near-miss criteria (WHO organ dysfunction) for the green channel.
+    pub near_miss_file: String,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             log_format: "text".into(),
             region_file: "config/regions/default.toml".into(),
             reference_file: "config/reference/demo-city.toml".into(),
+            near_miss_file: "config/catalogues/near-miss/who-2011.toml".into(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Config {
                 "REFERRAL_LOG_FORMAT" => config.log_format = value,
                 "REFERRAL_REGION_FILE" => config.region_file = value,
                 "REFERRAL_REFERENCE_FILE" => config.reference_file = value,
+                "REFERRAL_NEAR_MISS_FILE" => config.near_miss_file = value,
                 _ => {}
             }
         }

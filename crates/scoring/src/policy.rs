@@ -132,6 +132,10 @@ pub struct GreenChannel {
     pub acceptance_timeout_minutes: u32,
     /// Escalation levels, lowest first.
     pub levels: Vec<String>,
+    /// Minutes between re-notifications of the top rung while nobody has accepted; 0 (the
+    /// default when absent): the acceptance timeout.
+    #[serde(default)]
+    pub renotify_interval_minutes: u32,
 }
 
 #[derive(Deserialize)]

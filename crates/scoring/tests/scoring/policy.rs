@@ -10,7 +10,7 @@ fn the_default_region_carries_the_seed_policy() {
     let (region, _) = seed();
     let p = &region.policy;
     assert_eq!(region.id, "default");
-    assert_eq!(p.identity.label(), "seed-district@2");
+    assert_eq!(p.identity.label(), "seed-district@3");
     assert_eq!(p.identity.sha256.len(), 64);
     assert_eq!(
         p.high_risk.colours,
