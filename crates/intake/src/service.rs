@@ -52,10 +52,14 @@ impl axum::extract::FromRef<IntakeState> for Store {
 }
 
 fn store_error(e: StoreError) -> ApiError {
+    store_error_ref(&e)
+}
+
+fn store_error_ref(e: &StoreError) -> ApiError {
     if e.is_transient() {
-        ApiError::unavailable(&e)
+        ApiError::unavailable(e)
     } else {
-        ApiError::internal(&e)
+        ApiError::internal(e)
     }
 }
 
@@ -204,96 +208,114 @@ pub async fn submit_card(
     store_card(state, principal, &card).await
 }
 
+/// What storing one card takes, decided from the store's current state.
+enum Prepared {
+    /// Stored before: the answer of the first time.
+    Answered(CardAccepted),
+    /// A commit to make (expected versions inside), and the answer once it is made.
+    Pending(Box<Commit>, CardAccepted, String),
+}
+
+/// Reads what the card needs (was it stored? her open case and stream version) and builds
+/// the commit that stores it.
+async fn prepare_card(
+    state: &IntakeState,
+    principal: &Principal,
+    card: &ValidCard,
+) -> Result<Prepared, ApiError> {
+    let store = &state.store;
+    let event_id = case::card_event_id(&card.institution, &card.card_id);
+    let card_stream = case::card_stream(&card.institution, &card.card_id);
+    let key = card.woman_key();
+    let woman_stream = case::woman_stream(&key);
+    let received_at = state.clock.now();
+    if let Some(stored) = first_event(store, &card_stream).await? {
+        let probe = serde_json::to_value(event_payload(
+            card,
+            stored
+                .case_id
+                .clone()
+                .unwrap_or_else(|| case::new_case_id(&key, event_id)),
+            received_at,
+        ))
+        .map_err(|e| ApiError::internal(&e))?;
+        return Ok(Prepared::Answered(answer_stored(&stored, card, &probe)?));
+    }
+    let woman = woman_state(store, &key).await?;
+    let decision = case::decide_card(woman.as_ref(), &key, event_id);
+    let case_id = decision.case_id().clone();
+    let meta = metadata(principal, card, event_id);
+    let payload = event_payload(card, case_id.clone(), received_at);
+    let card_event = build(
+        event_id,
+        &card_stream,
+        &case_id,
+        &payload,
+        meta.clone(),
+        card.assessed_at,
+    )?;
+    let (link_id, link) = case::card_link_event(&decision, event_id);
+    let link_event = match &link {
+        LinkEvent::Opened(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
+        LinkEvent::Joined(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
+        LinkEvent::Closed(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
+    };
+    let expected = woman.as_ref().map_or(ExpectedVersion::NoStream, |w| {
+        ExpectedVersion::Exact(w.version)
+    });
+    let next_version = woman.as_ref().map_or(1, |w| w.version + 1);
+    let commit = Commit {
+        appends: vec![
+            Append {
+                stream_id: card_stream,
+                expected: ExpectedVersion::NoStream,
+                events: vec![card_event],
+            },
+            Append {
+                stream_id: woman_stream,
+                expected,
+                events: vec![link_event],
+            },
+        ],
+        documents: vec![DocumentOp::Put {
+            collection: WOMEN.into(),
+            key: key.clone(),
+            scope: card.woman.residence_district.to_string(),
+            body: serde_json::to_value(case::next_state(Some(case_id.clone()), next_version))
+                .map_err(|e| ApiError::internal(&e))?,
+        }],
+        ..Commit::default()
+    };
+    tracing::debug!(case_id = %case_id, event_id = %event_id, opened = matches!(decision, CardDecision::Open(_)), "card prepared");
+    let accepted = CardAccepted {
+        card_id: card.card_id.clone(),
+        case_id: case_id.to_string(),
+        event_id: event_id.to_string(),
+        warnings: card.warnings.clone(),
+    };
+    Ok(Prepared::Pending(Box::new(commit), accepted, key))
+}
+
 /// Stores a validated card (see [`submit_card`]).
 pub async fn store_card(
     state: &IntakeState,
     principal: &Principal,
     card: &ValidCard,
 ) -> Result<CardAccepted, ApiError> {
-    let store = &state.store;
-    let event_id = case::card_event_id(&card.institution, &card.card_id);
-    let card_stream = case::card_stream(&card.institution, &card.card_id);
-    let key = card.woman_key();
-    let woman_stream = case::woman_stream(&key);
     for _ in 0..MAX_ATTEMPTS {
-        let received_at = state.clock.now();
-        if let Some(stored) = first_event(store, &card_stream).await? {
-            let probe = serde_json::to_value(event_payload(
-                card,
-                stored
-                    .case_id
-                    .clone()
-                    .unwrap_or_else(|| case::new_case_id(&key, event_id)),
-                received_at,
-            ))
-            .map_err(|e| ApiError::internal(&e))?;
-            let answer = answer_stored(&stored, card, &probe)?;
-            tracing::info!(case_id = %answer.case_id, event_id = %event_id, "card resubmitted; nothing stored");
-            return Ok(answer);
-        }
-        let woman = woman_state(store, &key).await?;
-        let decision = case::decide_card(woman.as_ref(), &key, event_id);
-        let case_id = decision.case_id().clone();
-        let meta = metadata(principal, card, event_id);
-        let payload = event_payload(card, case_id.clone(), received_at);
-        let card_event = build(
-            event_id,
-            &card_stream,
-            &case_id,
-            &payload,
-            meta.clone(),
-            card.assessed_at,
-        )?;
-        let (link_id, link) = case::card_link_event(&decision, event_id);
-        let link_event = match &link {
-            LinkEvent::Opened(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
-            LinkEvent::Joined(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
-            LinkEvent::Closed(e) => build(link_id, &woman_stream, &case_id, e, meta, received_at)?,
+        let (commit, accepted) = match prepare_card(state, principal, card).await? {
+            Prepared::Answered(answer) => {
+                tracing::info!(case_id = %answer.case_id, event_id = %answer.event_id, "card resubmitted; nothing stored");
+                return Ok(answer);
+            }
+            Prepared::Pending(commit, accepted, _) => (commit, accepted),
         };
-        let expected = woman.as_ref().map_or(ExpectedVersion::NoStream, |w| {
-            ExpectedVersion::Exact(w.version)
-        });
-        let next_version = woman.as_ref().map_or(1, |w| w.version + 1);
-        let commit = Commit {
-            appends: vec![
-                Append {
-                    stream_id: card_stream.clone(),
-                    expected: ExpectedVersion::NoStream,
-                    events: vec![card_event],
-                },
-                Append {
-                    stream_id: woman_stream.clone(),
-                    expected,
-                    events: vec![link_event],
-                },
-            ],
-            documents: vec![DocumentOp::Put {
-                collection: WOMEN.into(),
-                key: key.clone(),
-                scope: card.woman.residence_district.to_string(),
-                body: serde_json::to_value(case::next_state(Some(case_id.clone()), next_version))
-                    .map_err(|e| ApiError::internal(&e))?,
-            }],
-            ..Commit::default()
-        };
-        match store.commit(commit).await {
-            Ok(outcome) => {
-                if outcome.appends.iter().all(|a| a.already_stored) {
-                    // A concurrent identical submission stored it first: answer from the store.
-                    continue;
-                }
-                tracing::info!(
-                    case_id = %case_id,
-                    event_id = %event_id,
-                    opened = matches!(decision, CardDecision::Open(_)),
-                    "card accepted"
-                );
-                return Ok(CardAccepted {
-                    card_id: card.card_id.clone(),
-                    case_id: case_id.to_string(),
-                    event_id: event_id.to_string(),
-                    warnings: card.warnings.clone(),
-                });
+        match state.store.commit(*commit).await {
+            // A concurrent identical submission stored it first: answer from the store.
+            Ok(outcome) if outcome.appends.iter().all(|a| a.already_stored) => continue,
+            Ok(_) => {
+                tracing::info!(case_id = %accepted.case_id, event_id = %accepted.event_id, "card accepted");
+                return Ok(accepted);
             }
             // Another card for her (or this card) was stored first: decide again.
             Err(
@@ -308,6 +330,69 @@ pub async fn store_card(
     Err(ApiError::unavailable(
         &"too many concurrent cards for one woman",
     ))
+}
+
+/// How many cards of a batch share one transaction.
+const CARDS_PER_COMMIT: usize = 100;
+
+/// Stores validated cards, many per transaction: each card's commit is prepared as for a
+/// single card, and up to [`CARDS_PER_COMMIT`] cards of distinct women are committed
+/// together. When such a group loses any race (another card for one of them, or the same
+/// card from a concurrent submission), its cards are stored one by one instead, which
+/// decides again; a second card for the same woman in one batch also goes one by one, after
+/// the group. The answers are those of storing each card alone.
+async fn store_cards(
+    state: &IntakeState,
+    principal: &Principal,
+    cards: &[&ValidCard],
+) -> Vec<Result<CardAccepted, ApiError>> {
+    let mut results: Vec<Option<Result<CardAccepted, ApiError>>> = vec![None; cards.len()];
+    let mut later = Vec::new();
+    let mut group: Vec<(usize, Commit, CardAccepted)> = Vec::new();
+    let mut women = std::collections::HashSet::new();
+    for (i, card) in cards.iter().enumerate() {
+        match prepare_card(state, principal, card).await {
+            Ok(Prepared::Answered(a)) => results[i] = Some(Ok(a)),
+            Ok(Prepared::Pending(commit, accepted, key)) => {
+                if women.insert(key) {
+                    group.push((i, *commit, accepted));
+                } else {
+                    later.push(i);
+                }
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    for chunk in group.chunks(CARDS_PER_COMMIT) {
+        let mut commit = Commit::default();
+        for (_, c, _) in chunk {
+            commit.merge(c.clone());
+        }
+        match state.store.commit(commit).await {
+            Ok(outcome) if !outcome.appends.iter().any(|a| a.already_stored) => {
+                for (i, _, accepted) in chunk {
+                    results[*i] = Some(Ok(accepted.clone()));
+                }
+            }
+            Ok(_)
+            | Err(
+                StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. },
+            ) => later.extend(chunk.iter().map(|(i, _, _)| *i)),
+            Err(e) => {
+                for (i, _, _) in chunk {
+                    results[*i] = Some(Err(store_error_ref(&e)));
+                }
+            }
+        }
+    }
+    later.sort_unstable();
+    for i in later {
+        results[i] = Some(store_card(state, principal, cards[i]).await);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ApiError::internal(&"card not processed"))))
+        .collect()
 }
 
 /// Lets other tasks run between attempts (no runtime dependency: one cooperative yield).
@@ -362,16 +447,30 @@ pub async fn submit_batch(
     cards: &[serde_json::Value],
 ) -> Result<BatchResponse, ApiError> {
     require_reporter(principal)?;
-    let mut results = Vec::with_capacity(cards.len());
-    for (index, value) in cards.iter().enumerate() {
+    let ctx = Context {
+        reference: &state.reference,
+        catalogues: &state.catalogues,
+        now: state.clock.now(),
+        caller: &principal.institution,
+    };
+    let mut checked: Vec<Result<ValidCard, ApiError>> = Vec::with_capacity(cards.len());
+    for value in cards {
         let parsed = serde_json::to_vec(value)
             .map_err(|e| ApiError::internal(&e))
             .and_then(|bytes| {
                 edge::parse_json::<RiskCardRequest>(&bytes).map_err(ApiError::malformed)
             });
-        let result = match parsed {
-            Ok(req) => submit_card(state, principal, &req).await,
-            Err(e) => Err(e),
+        checked.push(parsed.and_then(|req| validate::validate_card(&req, &ctx).map_err(rejection)));
+    }
+    let valid: Vec<&ValidCard> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+    let mut stored = store_cards(state, principal, &valid).await.into_iter();
+    let mut results = Vec::with_capacity(cards.len());
+    for (index, c) in checked.iter().enumerate() {
+        let result = match c {
+            Ok(_) => stored
+                .next()
+                .unwrap_or_else(|| Err(ApiError::internal(&"card not processed"))),
+            Err(e) => Err(e.clone()),
         };
         if let Err(e) = &result {
             if e.status().is_server_error() {

@@ -572,3 +572,46 @@ async fn only_reporters_post_and_only_for_themselves() {
         );
     }
 }
+
+/// A large batch commits many cards per transaction; a second card for the same woman in the
+/// batch joins her case; the whole batch again stores nothing and answers the same.
+#[tokio::test]
+async fn a_large_batch_groups_cards_and_stays_idempotent() {
+    let app = sqlite_app().await;
+    let key = app.key(Role::Hospital, H1).await;
+    // `her_id` gives 100 distinct women.
+    let mut cards: Vec<Value> = (0..100)
+        .map(|i| card(&format!("g-{i}"), H1, &her_id(i)))
+        .collect();
+    cards.extend((0..30).map(|i| card(&format!("h-{i}"), H1, &her_id(i))));
+    let batch = json!({ "cards": cards });
+    let (s, first) = app
+        .call(
+            "POST",
+            "/v1/risk-cards:batch",
+            Some(&key),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["accepted"], 130, "{first}");
+    let results = first["results"].as_array().unwrap();
+    for i in 0..30 {
+        assert_eq!(
+            results[100 + i]["accepted"]["case_id"],
+            results[i]["accepted"]["case_id"],
+            "a second card for woman {i} joins her case"
+        );
+    }
+    let distinct: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r["accepted"]["case_id"].to_string())
+        .collect();
+    assert_eq!(distinct.len(), 100);
+    let events = app.events().await;
+    let (_, again) = app
+        .call("POST", "/v1/risk-cards:batch", Some(&key), Some(batch))
+        .await;
+    assert_eq!(again["results"], first["results"]);
+    assert_eq!(app.events().await, events, "nothing new stored");
+}
