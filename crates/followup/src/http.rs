@@ -5,7 +5,12 @@
 //!   for the district's women, ordered red → orange → purple → yellow → green, then overdue
 //!   first, then by due time. Filters: `colour` (comma-separated; `purple` means the purple
 //!   flag), `status` (`open`, `done`, `closed`, `overdue`), `assignee`, `kind`. `format`:
-//!   `json` (default), `csv`, `xlsx`.
+//!   `json` (default), `csv`, `xlsx`. JSON is paged: `limit` rows (default [`PAGE`], at most
+//!   [`MAX_PAGE`]) after the cursor `after` (the `next` of the previous page); the response
+//!   says `truncated` and gives `next` (null on the last page). CSV and XLSX export the whole
+//!   filtered list. Rows come from `followup-worklist` (see [`crate::projection`]), whose
+//!   scopes list in worklist order, so a page is a bounded prefix read of each status scope
+//!   asked for (only `open` for `status=open|overdue`), never the whole month.
 //! - `POST /v1/follow-ups/{item_id}/outcome`: `{request_id, outcome, note?, danger_signs?,
 //!   new_district?}`; outcome is `reached`, `not_reached`, `wrong_number`, `moved_away` (needs
 //!   `new_district`; appends `TransferRequested`), `pregnancy_ended` (appends
@@ -15,7 +20,7 @@
 use crate::component::{FollowUpError, FollowUpService};
 use crate::core::{AttemptReport, Rejection, YearMonth};
 use crate::events::ContactOutcome;
-use crate::projection::worklist_scope;
+use crate::projection::{rank, worklist_status_scope, STATUSES};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -23,10 +28,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use contracts::{Clock, Colour, DistrictCode};
 use edge::{ApiError, Auth, FieldError, Principal, Role};
+use eventstore::StoreError;
 use eventstore::{EventStore, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::cmp::Ordering;
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -96,34 +101,42 @@ pub struct WorklistQuery {
     pub kind: Option<String>,
     /// `json` (default), `csv`, `xlsx`.
     pub format: Option<String>,
+    /// JSON page size (default [`PAGE`], at most [`MAX_PAGE`]).
+    pub limit: Option<String>,
+    /// JSON cursor: the previous page's `next`.
+    pub after: Option<String>,
 }
+
+/// The default JSON page size.
+pub const PAGE: usize = 500;
+/// The largest JSON page.
+pub const MAX_PAGE: usize = 5000;
 
 /// One worklist row, computed from an item document and the clock.
 #[derive(Debug, Clone)]
 struct Row {
     body: Value,
-    rank: u8,
     overdue: bool,
-    due_at: OffsetDateTime,
     gestational_age: Option<String>,
+    /// The position in worklist order (rank, overdue first, due time, case id, item id) as
+    /// text: the JSON cursor, and what rows are sorted by.
+    cursor: String,
 }
 
-/// Red → orange → purple → yellow → green.
-fn rank(body: &Value) -> u8 {
-    let colour = body["colour"].as_str().and_then(|c| Colour::parse(c).ok());
-    let purple = body["purple"].as_bool().unwrap_or(false);
-    match colour {
-        Some(Colour::Red) => 0,
-        Some(Colour::Orange) => 1,
-        _ if purple => 2,
-        Some(Colour::Yellow) => 3,
-        _ => 4,
-    }
+/// The cursor of a row: its document key (`rank!due!case!item`) with the overdue flag after
+/// the rank. Within one status scope this sorts like the key (overdue items are the earliest
+/// due of their colour), so each scope's key order is its worklist order.
+fn cursor(rank: u8, overdue: bool, key: &str) -> String {
+    let rest = key.split_once('!').map_or(key, |(_, r)| r);
+    format!("{rank}!{}!{rest}", u8::from(!overdue))
 }
 
-fn row(body: Value, now: OffsetDateTime, today: Date) -> Option<Row> {
+fn row(key: &str, body: Value, now: OffsetDateTime, today: Date) -> Option<Row> {
     let due_at = OffsetDateTime::parse(body["due_at"].as_str()?, &Rfc3339).ok()?;
     let open = body["status"] == "open";
+    let colour = body["colour"].as_str().and_then(|c| Colour::parse(c).ok());
+    let rank = rank(colour, body["purple"].as_bool().unwrap_or(false));
+    let overdue = open && now >= due_at;
     let gestational_age = (!body["pregnancy_ended"].as_bool().unwrap_or(false))
         .then(|| {
             let lmp = Date::parse(
@@ -136,10 +149,9 @@ fn row(body: Value, now: OffsetDateTime, today: Date) -> Option<Row> {
         })
         .flatten();
     Some(Row {
-        rank: rank(&body),
-        overdue: open && now >= due_at,
-        due_at,
+        overdue,
         gestational_age,
+        cursor: cursor(rank, overdue, key),
         body,
     })
 }
@@ -182,18 +194,45 @@ fn matches(r: &Row, q: &WorklistQuery) -> bool {
     true
 }
 
-fn order(a: &Row, b: &Row) -> Ordering {
-    (a.rank, !a.overdue, a.due_at)
-        .cmp(&(b.rank, !b.overdue, b.due_at))
-        .then_with(|| {
-            let k = |r: &Row| {
-                (
-                    r.body["case_id"].as_str().unwrap_or_default().to_owned(),
-                    r.body["item_id"].as_str().unwrap_or_default().to_owned(),
-                )
-            };
-            k(a).cmp(&k(b))
-        })
+/// What is read of one status scope.
+struct Read {
+    rows: Vec<Row>,
+    /// Rows past these may exist.
+    more: bool,
+}
+
+/// Up to `want` + 1 matching rows of one status scope after `after`, in worklist order
+/// (`want` = `None`: all of them). Reads a key-ordered prefix, growing it (×4) only while
+/// filters or the cursor leave too few rows.
+#[allow(clippy::too_many_arguments)]
+async fn read_scope(
+    store: &Store,
+    scope: &str,
+    q: &WorklistQuery,
+    after: Option<&str>,
+    want: Option<usize>,
+    now: OffsetDateTime,
+    today: Date,
+) -> Result<Read, StoreError> {
+    const ALL: u32 = 1_000_000;
+    let mut fetch = want.map_or(ALL, |w| u32::try_from(w + 1).unwrap_or(ALL));
+    loop {
+        let docs = store
+            .documents("followup-worklist", Some(scope), fetch)
+            .await?;
+        let exhausted = docs.len() < fetch as usize || fetch >= ALL;
+        let rows: Vec<Row> = docs
+            .into_iter()
+            .filter_map(|d| row(&d.key, d.body, now, today))
+            .filter(|r| after.is_none_or(|a| r.cursor.as_str() > a))
+            .filter(|r| matches(r, q))
+            .collect();
+        if exhausted || want.is_some_and(|w| rows.len() > w) {
+            let more = !exhausted;
+            return Ok(Read { rows, more });
+        }
+        fetch = fetch.saturating_mul(4).min(ALL);
+    }
 }
 
 /// The columns of the CSV and XLSX exports.
@@ -309,24 +348,60 @@ async fn worklist(
             "format is one of json, csv, xlsx",
         )]));
     }
+    let limit = match q.limit.as_deref() {
+        None => PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| {
+                ApiError::invalid(vec![FieldError::new(
+                    "/limit",
+                    format!("limit is 1 to {MAX_PAGE}"),
+                )])
+            })?,
+    };
+    if q.after.as_deref().is_some_and(|a| a.len() > 300) {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/after",
+            "not a cursor",
+        )]));
+    }
     let now = s.clock.now();
     let today = crate::core::local_date(now, s.service.policy());
-    let docs = s
-        .service
-        .store()
-        .documents(
-            "followup-item",
-            Some(&worklist_scope(district.as_str(), &month.key())),
-            1_000_000,
-        )
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let mut rows: Vec<Row> = docs
-        .into_iter()
-        .filter_map(|d| row(d.body, now, today))
-        .filter(|r| matches(r, &q))
-        .collect();
-    rows.sort_by(order);
+    let statuses: &[&str] = match q.status.as_deref() {
+        Some("open" | "overdue") => &STATUSES[..1],
+        Some("done") => &STATUSES[1..2],
+        Some("closed") => &STATUSES[2..],
+        _ => &STATUSES,
+    };
+    // The exports are the whole filtered list; JSON is one page.
+    let (want, after) = if format == "json" {
+        (Some(limit), q.after.as_deref())
+    } else {
+        (None, None)
+    };
+    let mut rows = Vec::new();
+    let mut more = false;
+    for st in statuses {
+        let scope = worklist_status_scope(district.as_str(), &month.key(), st);
+        let read = read_scope(s.service.store(), &scope, &q, after, want, now, today)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        more |= read.more;
+        rows.extend(read.rows);
+    }
+    rows.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+    let mut next = None;
+    if let Some(w) = want {
+        if rows.len() > w {
+            rows.truncate(w);
+            more = true;
+        }
+        if more {
+            next = rows.last().map(|r| r.cursor.clone());
+        }
+    }
     let rows: Vec<Value> = rows.iter().map(json_row).collect();
     tracing::info!(district = %district, month = %month, rows = rows.len(), actor = %p.actor(), "worklist read");
     let file = format!("worklist-{district}-{month}");
@@ -373,6 +448,9 @@ async fn worklist(
             "district": district,
             "month": month.key(),
             "now": now.format(&Rfc3339).unwrap_or_default(),
+            "limit": limit,
+            "truncated": next.is_some(),
+            "next": next,
             "rows": rows,
         }))
         .into_response()),

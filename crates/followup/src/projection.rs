@@ -7,6 +7,11 @@
 //!   now and the month it is due (UTC+8), keyed by item id: a district's worklist for a month
 //!   is one scope. The body carries what the worklist shows (name, phone, grade, last contact,
 //!   attempts, due date, status, assignee) — personal data, access-controlled;
+//! - `followup-worklist` [`<district>|<YYYY-MM>|<status>`]: the same body again, one per item,
+//!   keyed so that a scope lists in worklist order ([`worklist_key`]: colour rank, due time,
+//!   case id, item id). The open worklist of a month is one scope whose key-ordered prefix is
+//!   the first page: within a colour the overdue items are exactly the earliest due ones, so
+//!   due-time order already puts them first, whatever "now" is;
 //! - `followup-case` [district]: one per woman under follow-up: grade, last contact, next due,
 //!   missed months, lost to follow-up (the 高危台账's follow-up columns).
 //!
@@ -14,7 +19,7 @@
 //! the worklist is read.
 
 use crate::core::{CaseState, Item, ItemStatus};
-use contracts::CaseId;
+use contracts::{CaseId, Colour};
 use eventstore::DocumentOp;
 use scoring::FollowUp;
 use serde_json::{json, Value};
@@ -42,6 +47,33 @@ fn ts(t: OffsetDateTime) -> String {
 /// The worklist scope of a district and month.
 pub fn worklist_scope(district: &str, month: &str) -> String {
     format!("{district}|{month}")
+}
+
+/// The worklist scope of a district, month and item status (`open`, `done`, `closed`).
+pub fn worklist_status_scope(district: &str, month: &str, status: &str) -> String {
+    format!("{district}|{month}|{status}")
+}
+
+/// The statuses an item document can have, each a `followup-worklist` scope of its own.
+pub const STATUSES: [&str; 3] = ["open", "done", "closed"];
+
+/// The worklist rank of a grade: red → orange → purple → yellow → green (and ungraded last).
+pub fn rank(colour: Option<Colour>, purple: bool) -> u8 {
+    match colour {
+        Some(Colour::Red) => 0,
+        Some(Colour::Orange) => 1,
+        _ if purple => 2,
+        Some(Colour::Yellow) => 3,
+        _ => 4,
+    }
+}
+
+/// A `followup-worklist` key: sorts as text in worklist order (rank, due time, case id, item
+/// id). Fields are separated by `!`, below every character a case id may hold, so a shorter
+/// case id sorts before a longer one it prefixes, as the ids themselves do.
+pub fn worklist_key(rank: u8, due_at: OffsetDateTime, case_id: &str, item_id: &str) -> String {
+    let nanos = due_at.unix_timestamp_nanos().max(0);
+    format!("{rank}!{nanos:020}!{case_id}!{item_id}")
 }
 
 /// The last four characters of an identity number, the rest masked.
@@ -105,13 +137,22 @@ pub fn documents(case: &CaseId, s: &CaseState, policy: &FollowUp) -> Vec<Doc> {
     let (Some(opened), Some(district)) = (s.opened.as_ref(), s.district()) else {
         return docs;
     };
+    let rank = rank(Some(opened.grade.colour), opened.grade.infectious);
     for i in s.items.values() {
         let month = crate::core::YearMonth::of(i.scheduled.due_date).key();
+        let item_id = i.scheduled.item_id.to_string();
+        let body = item_body(s, i, policy);
+        docs.push(Doc {
+            collection: "followup-worklist",
+            key: worklist_key(rank, i.scheduled.due_at, case.as_str(), &item_id),
+            scope: worklist_status_scope(i.district.as_str(), &month, i.status(policy).0.as_str()),
+            body: body.clone(),
+        });
         docs.push(Doc {
             collection: "followup-item",
-            key: i.scheduled.item_id.to_string(),
+            key: item_id,
             scope: worklist_scope(i.district.as_str(), &month),
-            body: item_body(s, i, policy),
+            body,
         });
     }
     let next_due = s

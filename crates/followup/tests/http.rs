@@ -182,6 +182,34 @@ async fn worklist_order_filters_exports_and_outcomes() {
         .iter()
         .all(|r| r["case_id"] != "x"));
 
+    assert_eq!(list["truncated"], false);
+    assert_eq!(list["next"], Value::Null);
+    assert_eq!(list["limit"], 500);
+
+    // Paging: three pages of at most 3 rows, joined, are the whole list.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    for page in 0..3 {
+        let uri = match &after {
+            Some(a) => format!("{url}?limit=3&after={a}"),
+            None => format!("{url}?limit=3"),
+        };
+        let (st, _, b) = call(&app, "GET", &uri, &office, None).await;
+        assert_eq!(st, StatusCode::OK);
+        let p = json_of(&b);
+        paged.extend(order(&p));
+        assert_eq!(p["truncated"], page < 2);
+        after = p["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(after, None);
+    assert_eq!(paged, order(&list));
+    assert_eq!(
+        call(&app, "GET", &format!("{url}?limit=0"), &office, None)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+
     // Scoping.
     assert_eq!(
         call(&app, "GET", url, &other, None).await.0,
