@@ -159,16 +159,7 @@ impl<S: EventStore> Escalation<S> {
     /// A referral's state.
     pub async fn load(&self, referral_id: Uuid) -> Result<ReferralState, EscalationError> {
         let stream = Self::stream(referral_id);
-        let mut events = Vec::new();
-        loop {
-            let from = events.last().map_or(1, |e: &Envelope| e.version + 1);
-            let batch = self.store.read_stream(&stream, from, 1000).await?;
-            let done = batch.len() < 1000;
-            events.extend(batch);
-            if done {
-                break;
-            }
-        }
+        let events = self.store.read_whole_stream(&stream).await?;
         Ok(ReferralState::from_events(&events)?)
     }
 

@@ -78,6 +78,25 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Envelope>, StoreError>> + Send;
 
+    /// Every event of a stream, in order (read in pages of 1,000).
+    fn read_whole_stream(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Vec<Envelope>, StoreError>> + Send {
+        async move {
+            let mut events: Vec<Envelope> = Vec::new();
+            loop {
+                let from = events.last().map_or(1, |e| e.version + 1);
+                let batch = self.read_stream(stream, from, 1000).await?;
+                let done = batch.len() < 1000;
+                events.extend(batch);
+                if done {
+                    return Ok(events);
+                }
+            }
+        }
+    }
+
     /// Up to `limit` events of a case after position `after`, in log order.
     fn read_case(
         &self,

@@ -97,16 +97,7 @@ impl<S: EventStore> Warning<S> {
     /// A case's state.
     pub async fn load(&self, case: &CaseId) -> Result<CaseState, WarningError> {
         let stream = Self::stream(case);
-        let mut events = Vec::new();
-        loop {
-            let from = events.last().map_or(1, |e: &Envelope| e.version + 1);
-            let batch = self.store.read_stream(&stream, from, 1000).await?;
-            let done = batch.len() < 1000;
-            events.extend(batch);
-            if done {
-                break;
-            }
-        }
+        let events = self.store.read_whole_stream(&stream).await?;
         Ok(CaseState::from_events(&events)?)
     }
 
