@@ -42,6 +42,35 @@ impl From<eventstore::StoreError> for HandlerError {
     }
 }
 
+/// What a component's service (load its stream, decide, commit) can fail with: its own
+/// refusal `R`, the store, a stored event that does not decode, or too many concurrent
+/// writers on one stream. Each component names it: `type WarningError = ComponentError<Rejection>`.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError<R> {
+    /// The command was refused.
+    #[error(transparent)]
+    Rejected(R),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] eventstore::StoreError),
+    /// A stored event does not decode.
+    #[error(transparent)]
+    Event(#[from] contracts::EnvelopeError),
+    /// The stream kept changing under concurrent writers.
+    #[error("it kept changing under concurrent writers; try again")]
+    Busy,
+}
+
+impl<R: std::error::Error> From<ComponentError<R>> for HandlerError {
+    fn from(e: ComponentError<R>) -> Self {
+        match e {
+            ComponentError::Store(s) => s.into(),
+            ComponentError::Busy => HandlerError::Transient(e.to_string()),
+            other => HandlerError::Permanent(other.to_string()),
+        }
+    }
+}
+
 /// A component's reaction to the events it subscribes to.
 pub trait Handler: Send + Sync + 'static {
     /// Handles one event. Must be idempotent.

@@ -15,7 +15,7 @@ pub mod consumer;
 pub mod relay;
 pub mod setup;
 
-pub use consumer::{Consumer, ConsumerConfig, Handler, HandlerError};
+pub use consumer::{ComponentError, Consumer, ConsumerConfig, Handler, HandlerError};
 pub use relay::Relay;
 pub use setup::{connect, ensure_stream, BusError, StreamSettings};
 

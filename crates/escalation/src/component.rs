@@ -12,8 +12,8 @@ use crate::nearmiss::NearMissCatalogue;
 use crate::projection::{diff, documents};
 use bus::{ConsumerConfig, Handler, HandlerError};
 use contracts::{
-    derive_event_id, CaseId, DistrictCode, DomainEvent, Envelope, EnvelopeError, InstitutionCode,
-    Metadata, NewEvent, StreamId, Subject,
+    derive_event_id, CaseId, DistrictCode, DomainEvent, Envelope, InstitutionCode, Metadata,
+    NewEvent, StreamId, Subject,
 };
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion, StoreError};
 use reference::{InstitutionKind, ReferenceData};
@@ -42,30 +42,12 @@ pub fn consumer_configs() -> [ConsumerConfig; 2] {
     ]
 }
 
-/// What can go wrong in the service.
-#[derive(Debug, thiserror::Error)]
-pub enum EscalationError {
-    /// The command was refused.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A stored event does not decode.
-    #[error(transparent)]
-    Event(#[from] EnvelopeError),
-    /// Too many concurrent writers on one referral.
-    #[error("the referral kept changing; try again")]
-    Busy,
-}
+/// What can go wrong in the service (see [`bus::ComponentError`]).
+pub type EscalationError = bus::ComponentError<Rejection>;
 
-impl From<EscalationError> for HandlerError {
-    fn from(e: EscalationError) -> Self {
-        match e {
-            EscalationError::Store(s) => s.into(),
-            EscalationError::Busy => HandlerError::Transient(e.to_string()),
-            other => HandlerError::Permanent(other.to_string()),
-        }
+impl From<Rejection> for EscalationError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
     }
 }
 

@@ -13,8 +13,8 @@ use crate::events::{FollowUpMonthEnded, OutcomeOverdue};
 use crate::projection::{diff, documents};
 use bus::{ConsumerConfig, Handler, HandlerError};
 use contracts::{
-    CaseId, DomainEvent, Envelope, EnvelopeError, Metadata, NewEvent, PregnancyOutcomeReported,
-    RiskCardSubmitted, StreamId, Subject,
+    CaseId, DomainEvent, Envelope, Metadata, NewEvent, PregnancyOutcomeReported, RiskCardSubmitted,
+    StreamId, Subject,
 };
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion, StoreError};
 use scoring::FollowUp as Policy;
@@ -38,30 +38,12 @@ pub fn consumer_configs() -> [ConsumerConfig; 6] {
     .map(|(durable, ty)| ConsumerConfig::new(durable, Subject::event_type(ty)))
 }
 
-/// What can go wrong in the service.
-#[derive(Debug, thiserror::Error)]
-pub enum FollowUpError {
-    /// The command was refused.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A stored event does not decode.
-    #[error(transparent)]
-    Event(#[from] EnvelopeError),
-    /// Too many concurrent writers on one case.
-    #[error("the case kept changing; try again")]
-    Busy,
-}
+/// What can go wrong in the service (see [`bus::ComponentError`]).
+pub type FollowUpError = bus::ComponentError<Rejection>;
 
-impl From<FollowUpError> for HandlerError {
-    fn from(e: FollowUpError) -> Self {
-        match e {
-            FollowUpError::Store(s) => s.into(),
-            FollowUpError::Busy => HandlerError::Transient(e.to_string()),
-            other => HandlerError::Permanent(other.to_string()),
-        }
+impl From<Rejection> for FollowUpError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
     }
 }
 

@@ -9,8 +9,7 @@ use crate::events::{DistrictAlertOverdue, NotSuitableRecorded};
 use crate::projection::{diff, documents, COLLECTIONS};
 use bus::{ConsumerConfig, Handler, HandlerError};
 use contracts::{
-    CaseId, DistrictCode, DomainEvent, Envelope, EnvelopeError, Metadata, NewEvent, StreamId,
-    Subject,
+    CaseId, DistrictCode, DomainEvent, Envelope, Metadata, NewEvent, StreamId, Subject,
 };
 use eventstore::DocumentOp;
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion, StoreError};
@@ -36,30 +35,12 @@ pub fn consumer_configs() -> [ConsumerConfig; 2] {
     ]
 }
 
-/// What can go wrong in the service.
-#[derive(Debug, thiserror::Error)]
-pub enum WarningError {
-    /// The command was refused.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A stored event does not decode.
-    #[error(transparent)]
-    Event(#[from] EnvelopeError),
-    /// Too many concurrent writers on one case.
-    #[error("the case kept changing; try again")]
-    Busy,
-}
+/// What can go wrong in the service (see [`bus::ComponentError`]).
+pub type WarningError = bus::ComponentError<Rejection>;
 
-impl From<WarningError> for HandlerError {
-    fn from(e: WarningError) -> Self {
-        match e {
-            WarningError::Store(s) => s.into(),
-            WarningError::Busy => HandlerError::Transient(e.to_string()),
-            other => HandlerError::Permanent(other.to_string()),
-        }
+impl From<Rejection> for WarningError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
     }
 }
 
