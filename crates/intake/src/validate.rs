@@ -158,10 +158,11 @@ pub fn is_phone(phone: &str) -> bool {
             } else {
                 4
             };
-            (
-                main[..cut.min(main.len())].to_owned(),
-                main[cut.min(main.len())..].to_owned(),
-            )
+            // `split_at_checked`: a non-ASCII byte at the cut is not a phone number.
+            match main.split_at_checked(cut) {
+                Some((a, n)) => (a.to_owned(), n.to_owned()),
+                None => return false,
+            }
         }
         None => return false,
     };
@@ -716,5 +717,19 @@ pub fn validate_outcome(
             "",
             "the outcome is incomplete",
         )])),
+    }
+}
+
+#[cfg(test)]
+mod phone_tests {
+    use super::is_phone;
+
+    #[test]
+    fn a_multibyte_character_at_the_area_code_cut_is_refused_not_a_panic() {
+        // Found by the property test: byte 4 fell inside 'Ú'.
+        assert!(!is_phone("IrfÚ&{Ⱥ&¤ 1234"));
+        assert!(!is_phone("01Ú23456789"));
+        assert!(is_phone("0731-84561234"));
+        assert!(is_phone("07318456123"));
     }
 }
