@@ -24,6 +24,14 @@ ensure_nats_binary() {
 }
 
 # Starts a nats-server with JetStream on 127.0.0.1:4222 unless one listens there already.
+# Headless Chromium and its WebDriver, for the browser tests (review pack, web UI).
+ensure_chromium() {
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo "installing chromium and chromium-driver from Debian's packages"
+        apt_install chromium chromium-driver
+    fi
+}
+
 ensure_nats_running() {
     ensure_nats_binary
     if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then return 0; fi
