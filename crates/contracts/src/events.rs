@@ -197,3 +197,24 @@ pub struct PregnancyOutcomeReported {
 impl DomainEvent for PregnancyOutcomeReported {
     const EVENT_TYPE: &'static str = "PregnancyOutcomeReported";
 }
+
+/// Something follow-up found that the district office must look at (published on the
+/// district's subject); the warning component turns it into an inbox alert with a deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpAlertRaised {
+    /// The alert.
+    pub alert_id: uuid::Uuid,
+    /// The case.
+    pub case_id: CaseId,
+    /// The office.
+    pub district: DistrictCode,
+    /// Why (`lost_to_follow_up`).
+    pub reason: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl DomainEvent for FollowUpAlertRaised {
+    const EVENT_TYPE: &'static str = "FollowUpAlertRaised";
+}

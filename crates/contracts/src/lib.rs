@@ -15,8 +15,8 @@ pub mod values;
 pub use clock::{china_offset, Clock, ManualClock, SystemClock};
 pub use envelope::{DomainEvent, Envelope, EnvelopeError, Metadata, NewEvent, MAX_PAYLOAD_BYTES};
 pub use events::{
-    IdType, Measurements, OutcomeKind, Pregnancy, PregnancyOutcomeReported, RiskCardSubmitted,
-    Woman,
+    FollowUpAlertRaised, IdType, Measurements, OutcomeKind, Pregnancy, PregnancyOutcomeReported,
+    RiskCardSubmitted, Woman,
 };
 pub use ids::{derive_event_id, CaseId, IdError, StreamId};
 pub use subject::{event_type_token, Subject, STREAM_NAME, SUBJECT_ROOT};

@@ -146,6 +146,17 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Document>, StoreError>> + Send;
 
+    /// Documents of one scope whose keys lie in `range`, by key: a page of a key-ordered
+    /// read model (a cursor, or a key prefix such as one colour of a worklist) read through
+    /// the (collection, scope, key) index, however deep the page.
+    fn documents_in(
+        &self,
+        collection: &str,
+        scope: &str,
+        range: KeyRange<'_>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Document>, StoreError>> + Send;
+
     /// Fires up to `limit` armed deadlines due at the clock's now: appends each one's event
     /// and marks it fired, in one transaction. Returns the fired ids.
     fn fire_due_deadlines(
@@ -292,6 +303,15 @@ impl EventStore for Store {
         limit: u32,
     ) -> Result<Vec<Document>, StoreError> {
         dispatch!(self, s => s.documents(collection, scope, limit).await)
+    }
+    async fn documents_in(
+        &self,
+        collection: &str,
+        scope: &str,
+        range: KeyRange<'_>,
+        limit: u32,
+    ) -> Result<Vec<Document>, StoreError> {
+        dispatch!(self, s => s.documents_in(collection, scope, range, limit).await)
     }
     async fn fire_due_deadlines(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         dispatch!(self, s => s.fire_due_deadlines(limit).await)

@@ -7,7 +7,8 @@
 use crate::common::{from_micros, to_micros, truncate, Found, RawRow};
 use crate::engine::{self, Backend, TxOps};
 use crate::{
-    Commit, CommitOutcome, DeadLetter, Deadline, DeadlineRow, Document, EventStore, StoreError,
+    Commit, CommitOutcome, DeadLetter, Deadline, DeadlineRow, Document, EventStore, KeyRange,
+    StoreError,
 };
 use contracts::{CaseId, Clock, Envelope, StreamId};
 use sqlx::sqlite::{
@@ -516,6 +517,27 @@ impl EventStore for SqliteStore {
                 .await?
             }
         };
+        rows.iter().map(document_row).collect()
+    }
+
+    async fn documents_in(
+        &self,
+        collection: &str,
+        scope: &str,
+        range: KeyRange<'_>,
+        limit: u32,
+    ) -> Result<Vec<Document>, StoreError> {
+        // One statement per shape of the range, so that every bound present is an index
+        // condition (a generic plan of `$n IS NULL OR key > $n` cannot use it).
+        let sql = range.sql("?");
+        let mut query = sqlx::query(&sql).bind(collection).bind(scope);
+        for bound in range.bounds() {
+            query = query.bind(bound);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter().map(document_row).collect()
     }
 

@@ -186,6 +186,56 @@ pub struct Document {
     pub body: serde_json::Value,
 }
 
+/// Which keys of a scope [`crate::EventStore::documents_in`] reads: those after `after` and
+/// before `before` (both exclusive; keys compare as bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRange<'a> {
+    /// Keys greater than this (a page cursor: the last key already read).
+    pub after: Option<&'a str>,
+    /// Keys less than this.
+    pub before: Option<&'a str>,
+}
+
+impl<'a> KeyRange<'a> {
+    /// Every key.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Keys after `cursor`.
+    pub fn after(cursor: &'a str) -> Self {
+        Self {
+            after: Some(cursor),
+            before: None,
+        }
+    }
+
+    /// The bounds present, in the order [`KeyRange::sql`] binds them.
+    pub(crate) fn bounds(&self) -> impl Iterator<Item = &'a str> {
+        self.after.into_iter().chain(self.before)
+    }
+
+    /// The statement for this shape of range; `mark` is the placeholder sigil (`$` or `?`).
+    /// Binds: collection, scope, the bounds present, the limit.
+    pub(crate) fn sql(&self, mark: &str) -> String {
+        let mut sql = format!(
+            "SELECT collection, key, scope, body FROM documents \
+             WHERE collection = {mark}1 AND scope = {mark}2"
+        );
+        let mut n = 2;
+        if self.after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND key > {mark}{n}"));
+        }
+        if self.before.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND key < {mark}{n}"));
+        }
+        sql.push_str(&format!(" ORDER BY key LIMIT {mark}{}", n + 1));
+        sql
+    }
+}
+
 /// A message a consumer gave up on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {

@@ -5,7 +5,7 @@ use contracts::{CaseId, ManualClock, Metadata, NewEvent, StreamId};
 use eventstore::subscription::{CatchUp, Projection, ProjectionError};
 use eventstore::{
     audit, scheduler::Scheduler, Commit, Deadline, DeadlineOp, DocumentOp, EventStore,
-    ExpectedVersion, Store, StoreError,
+    ExpectedVersion, KeyRange, Store, StoreError,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -407,6 +407,58 @@ async fn idempotent_retry_after_lost_reply(h: Harness) {
         b.unwrap().appends[0].positions
     );
     assert_eq!(all_events(s).await.len(), 5);
+}
+
+/// Document keys order as bytes on both backends (punctuation, digits, upper before lower
+/// case), and `documents_in` reads exactly the keys strictly inside its bounds.
+async fn documents_in_key_ranges(h: Harness) {
+    let s = &h.store;
+    let keys = ["1!b", "10", "1!a", "a", "B", "_x", "1a", "2!0", "1!a!z"];
+    let documents = keys
+        .iter()
+        .map(|k| DocumentOp::Put {
+            collection: "wl".into(),
+            key: (*k).into(),
+            scope: "430102|2026-03".into(),
+            body: serde_json::json!({ "k": k }),
+        })
+        .chain(std::iter::once(DocumentOp::Put {
+            collection: "wl".into(),
+            key: "1!c".into(),
+            scope: "430103|2026-03".into(),
+            body: serde_json::json!({}),
+        }))
+        .collect();
+    s.commit(Commit {
+        documents,
+        ..Commit::default()
+    })
+    .await
+    .unwrap();
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_unstable(); // byte order
+    let read = |range: KeyRange<'static>, limit: u32| async move {
+        s.documents_in("wl", "430102|2026-03", range, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read(KeyRange::all(), 100).await, sorted);
+    assert_eq!(read(KeyRange::all(), 3).await, sorted[..3]);
+    assert_eq!(read(KeyRange::after("1!a"), 100).await, sorted[1..]);
+    let prefix = KeyRange {
+        after: Some("1!"),
+        before: Some("1\""),
+    };
+    assert_eq!(read(prefix, 100).await, ["1!a", "1!a!z", "1!b"]);
+    let upper = KeyRange {
+        after: None,
+        before: Some("2"),
+    };
+    assert_eq!(read(upper, 100).await, ["1!a", "1!a!z", "1!b", "10", "1a"]);
+    assert!(read(KeyRange::after("a"), 100).await.is_empty());
 }
 
 async fn handled_marker_and_documents(h: Harness) {
@@ -813,6 +865,7 @@ backends!(
     held_append_never_skipped,
     idempotent_retry_after_lost_reply,
     handled_marker_and_documents,
+    documents_in_key_ranges,
     append_only_and_tamper_evident,
     deadlines_fire_exactly_once_or_never,
     rebuild_equals_live,

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 /// Serde for `YYYY-MM-DD` dates.
 pub use contracts::events::iso_date;
+/// Read by the warning component, so it lives in `contracts`.
+pub use contracts::events::FollowUpAlertRaised;
 
 /// The latest risk card's identity and dating of the pregnancy, for the worklist and due
 /// dates. Personal data: never logged.
@@ -284,22 +286,6 @@ pub struct LostToFollowUp {
     pub at: OffsetDateTime,
 }
 
-/// Something the district office must look at (published on the district's subject).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FollowUpAlertRaised {
-    /// The alert.
-    pub alert_id: Uuid,
-    /// The case.
-    pub case_id: CaseId,
-    /// The office.
-    pub district: DistrictCode,
-    /// Why (`lost_to_follow_up`).
-    pub reason: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
-
 /// A follow-up learnt that she moved. The warning component owns residence: it may act on
 /// this by appending `CaseTransferred` (after which her open items move to `to`). Until it
 /// does, nothing moves.
@@ -415,7 +401,6 @@ domain_events!(
     FollowUpMonthEnded,
     FollowUpMissed,
     LostToFollowUp,
-    FollowUpAlertRaised,
     TransferRequested,
     ReassessmentRequested,
     OutcomeRequested,

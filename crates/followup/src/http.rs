@@ -28,8 +28,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use contracts::{Clock, Colour, DistrictCode};
 use edge::{ApiError, Auth, FieldError, Principal, Role};
-use eventstore::StoreError;
 use eventstore::{EventStore, Store};
+use eventstore::{KeyRange, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -201,38 +201,106 @@ struct Read {
     more: bool,
 }
 
+/// The document key a cursor stands for: `rank!overdue!rest` → `rank!rest` (see
+/// [`cursor`]). Within a status scope, rows after the cursor are exactly the documents after
+/// this key.
+fn cursor_key(cursor: &str) -> String {
+    let mut parts = cursor.splitn(3, '!');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(rank), Some(_), Some(rest)) => format!("{rank}!{rest}"),
+        _ => cursor.to_owned(),
+    }
+}
+
+/// The worklist ranks (see [`rank`]) that can hold rows of these colours: a purple woman
+/// ranks with red or orange when she is also red or orange, else in the purple rank.
+fn ranks_for(colours: Option<&str>) -> Result<Vec<u8>, String> {
+    let Some(colours) = colours else {
+        return Ok((0..=4).collect());
+    };
+    let mut ranks = std::collections::BTreeSet::new();
+    for c in colours.split(',').map(str::trim) {
+        if c.eq_ignore_ascii_case("purple") {
+            ranks.extend([0, 1, 2]);
+            continue;
+        }
+        let held: &[u8] = match Colour::parse(&c.to_ascii_lowercase()) {
+            Ok(Colour::Red) => &[0],
+            Ok(Colour::Orange) => &[1],
+            Ok(Colour::Yellow) => &[2, 3],
+            Ok(Colour::Green) => &[2, 4],
+            _ => {
+                return Err(format!(
+                    "unknown colour {c:?}: red, orange, yellow, green, purple"
+                ))
+            }
+        };
+        ranks.extend(held.iter().copied());
+    }
+    Ok(ranks.into_iter().collect())
+}
+
 /// Up to `want` + 1 matching rows of one status scope after `after`, in worklist order
-/// (`want` = `None`: all of them). Reads a key-ordered prefix, growing it (×4) only while
-/// filters or the cursor leave too few rows.
+/// (`want` = `None`: all of them). Reads only the ranks the colour filter can match, each
+/// from the cursor on, a page at a time through the key index, so a deep page or a rare
+/// colour costs what it returns, not what precedes it.
 #[allow(clippy::too_many_arguments)]
 async fn read_scope(
     store: &Store,
     scope: &str,
     q: &WorklistQuery,
+    ranks: &[u8],
     after: Option<&str>,
     want: Option<usize>,
     now: OffsetDateTime,
     today: Date,
 ) -> Result<Read, StoreError> {
-    const ALL: u32 = 1_000_000;
-    let mut fetch = want.map_or(ALL, |w| u32::try_from(w + 1).unwrap_or(ALL));
-    loop {
-        let docs = store
-            .documents("followup-worklist", Some(scope), fetch)
-            .await?;
-        let exhausted = docs.len() < fetch as usize || fetch >= ALL;
-        let rows: Vec<Row> = docs
-            .into_iter()
-            .filter_map(|d| row(&d.key, d.body, now, today))
-            .filter(|r| after.is_none_or(|a| r.cursor.as_str() > a))
-            .filter(|r| matches(r, q))
-            .collect();
-        if exhausted || want.is_some_and(|w| rows.len() > w) {
-            let more = !exhausted;
-            return Ok(Read { rows, more });
+    let page = want.map_or(MAX_PAGE, |w| (w + 1).clamp(64, MAX_PAGE)) as u32;
+    let after = after.map(cursor_key);
+    let overdue_only = q.status.as_deref() == Some("overdue");
+    let mut rows = Vec::new();
+    for rank in ranks {
+        let (low, high) = (format!("{rank}!"), format!("{rank}\""));
+        let mut from = match &after {
+            Some(a) if *a >= low => a.clone(),
+            _ => low,
+        };
+        if from >= high {
+            continue;
         }
-        fetch = fetch.saturating_mul(4).min(ALL);
+        loop {
+            let range = KeyRange {
+                after: Some(&from),
+                before: Some(&high),
+            };
+            let docs = store
+                .documents_in("followup-worklist", scope, range, page)
+                .await?;
+            let (read, last) = (docs.len(), docs.last().map(|d| d.key.clone()));
+            let mut past_overdue = false;
+            for d in docs {
+                let Some(r) = row(&d.key, d.body, now, today) else {
+                    continue;
+                };
+                // Overdue items are the earliest due of their rank: the rest are not.
+                if overdue_only && !r.overdue {
+                    past_overdue = true;
+                    break;
+                }
+                if matches(&r, q) {
+                    rows.push(r);
+                }
+            }
+            if want.is_some_and(|w| rows.len() > w) {
+                return Ok(Read { rows, more: true });
+            }
+            match last {
+                Some(last) if !past_overdue && read == page as usize => from = last,
+                _ => break,
+            }
+        }
     }
+    Ok(Read { rows, more: false })
 }
 
 /// The columns of the CSV and XLSX exports.
@@ -381,13 +449,24 @@ async fn worklist(
     } else {
         (None, None)
     };
+    let ranks = ranks_for(q.colour.as_deref())
+        .map_err(|e| ApiError::invalid(vec![FieldError::new("/colour", e)]))?;
     let mut rows = Vec::new();
     let mut more = false;
     for st in statuses {
         let scope = worklist_status_scope(district.as_str(), &month.key(), st);
-        let read = read_scope(s.service.store(), &scope, &q, after, want, now, today)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        let read = read_scope(
+            s.service.store(),
+            &scope,
+            &q,
+            &ranks,
+            after,
+            want,
+            now,
+            today,
+        )
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
         more |= read.more;
         rows.extend(read.rows);
     }

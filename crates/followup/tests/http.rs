@@ -251,6 +251,36 @@ async fn worklist_order_filters_exports_and_outcomes() {
         order(&get("kind=face_to_face&colour=yellow").await).len(),
         2
     );
+    // A colour filter pages by cursor like the whole list: one row a page, same rows.
+    let yellow = order(&get("colour=yellow,red").await);
+    assert_eq!(
+        yellow.len(),
+        6,
+        "r, a (purple and yellow), y1 and y2: {yellow:?}"
+    );
+    assert_eq!(yellow[1], s("a", "phone_call"));
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("colour=yellow,red&limit=1&after={a}"),
+            None => "colour=yellow,red&limit=1".to_owned(),
+        };
+        let p = get(&q).await;
+        paged.extend(order(&p));
+        after = p["next"].as_str().map(str::to_owned);
+        if after.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, yellow);
+    assert_eq!(
+        call(&app, "GET", &format!("{url}?colour=blue"), &office, None)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST,
+        "an unknown colour is an error, not an empty list"
+    );
 
     // Assign r's call, record o's call as reached with a danger sign.
     let item_of = |c: &str| {

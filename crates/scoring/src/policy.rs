@@ -79,6 +79,11 @@ pub enum AlertTrigger {
         /// The colour reached.
         colour: Colour,
     },
+    /// A maternal death was reported: the death report is due this many hours after the
+    /// death (the rule book: within 2 days).
+    MaternalDeath,
+    /// Follow-up lost her (missed months in a row): due this many hours after it was found.
+    LostToFollowUp,
 }
 
 /// A deadline for one trigger.
@@ -283,6 +288,17 @@ impl Policy {
         self.alert_due_for(previous.map(Grade::from), Grade::from(current))
     }
 
+    /// The deadline (hours) of an alert an event rather than an assessment starts
+    /// ([`AlertTrigger::MaternalDeath`], [`AlertTrigger::LostToFollowUp`]); `None` when the
+    /// policy has no rule for it (then no such alert is raised).
+    pub fn event_alert_hours(&self, trigger: AlertTrigger) -> Option<u32> {
+        self.alerts
+            .iter()
+            .filter(|a| a.trigger == trigger)
+            .map(|a| a.deadline_hours)
+            .min()
+    }
+
     /// [`Policy::alert_due`] on grades alone.
     pub fn alert_due_for(&self, previous: Option<Grade>, current: Grade) -> Option<AlertDue> {
         let reached = |a: &Grade, c: Colour| match c.rank() {
@@ -304,6 +320,8 @@ impl Policy {
                 AlertTrigger::Colour { colour } => {
                     reached(current, colour) && !previous.is_some_and(|p| reached(p, colour))
                 }
+                // Not assessment triggers: see [`Policy::event_alert_hours`].
+                AlertTrigger::MaternalDeath | AlertTrigger::LostToFollowUp => false,
             };
             if applies {
                 triggers.push(rule.trigger);

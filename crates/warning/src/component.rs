@@ -1,19 +1,22 @@
 //! The warning service: loads a case's state from `warning-<case>`, asks the pure core what
 //! to do, and commits the new events, the read-model diff and the deadline changes in one
 //! transaction with the expected version (retrying when another instance got there first).
-//! Consumes `RiskAssessed` and its own `DistrictAlertOverdue` (fired by the deadline
-//! scheduler); acknowledgements and not-suitable judgements come in as commands.
+//! Consumes `RiskAssessed`, its own `DistrictAlertOverdue` (fired by the deadline
+//! scheduler), `PregnancyOutcomeReported` (a maternal death's report alert) and
+//! `FollowUpAlertRaised` (lost to follow-up); acknowledgements and not-suitable judgements
+//! come in as commands.
 
 use crate::core::{self, CaseState, Decided, Decision, Rejection};
-use crate::events::{DistrictAlertOverdue, NotSuitableRecorded};
+use crate::events::{AlertKind, DistrictAlertOverdue, NotSuitableRecorded};
 use crate::projection::{diff, documents, COLLECTIONS};
 use bus::{ConsumerConfig, Handler, HandlerError};
 use contracts::{
-    CaseId, DistrictCode, DomainEvent, Envelope, Metadata, NewEvent, StreamId, Subject,
+    CaseId, DistrictCode, DomainEvent, Envelope, FollowUpAlertRaised, Metadata, NewEvent,
+    OutcomeKind, PregnancyOutcomeReported, StreamId, Subject,
 };
 use eventstore::DocumentOp;
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion, StoreError};
-use scoring::{Policy, RiskAssessed};
+use scoring::{AlertTrigger, Policy, RiskAssessed};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -21,8 +24,9 @@ use uuid::Uuid;
 /// The component's name in metadata.
 pub const COMPONENT: &str = "warning";
 
-/// The two durable consumers (nats-server 2.9 allows one filter subject per consumer).
-pub fn consumer_configs() -> [ConsumerConfig; 2] {
+/// The durable consumers, one per event type (nats-server 2.9 allows one filter subject per
+/// consumer).
+pub fn consumer_configs() -> [ConsumerConfig; 4] {
     [
         ConsumerConfig::new(
             "warning-assessed",
@@ -31,6 +35,14 @@ pub fn consumer_configs() -> [ConsumerConfig; 2] {
         ConsumerConfig::new(
             "warning-overdue",
             Subject::event_type(DistrictAlertOverdue::EVENT_TYPE),
+        ),
+        ConsumerConfig::new(
+            "warning-outcome",
+            Subject::event_type(PregnancyOutcomeReported::EVENT_TYPE),
+        ),
+        ConsumerConfig::new(
+            "warning-follow-up",
+            Subject::event_type(FollowUpAlertRaised::EVENT_TYPE),
         ),
     ]
 }
@@ -310,7 +322,57 @@ impl<S: EventStore> Handler for Warning<S> {
                 })
                 .await?;
             tracing::warn!(case_id = %case, escalations = d.events.len(), "alert overdue");
+        } else if let Some(alert) = event_alert(event)? {
+            let policy = self.policy.clone();
+            let d = self
+                .run(&case, Actor::Cause(event), |s| {
+                    core::on_event_alert(s, &case, &alert, event.event_id, &policy)
+                })
+                .await
+                .map_err(|e| match e {
+                    // The assessment is still on its way: NAK, and see it again later.
+                    WarningError::Rejected(Rejection::NotYetGraded) => {
+                        HandlerError::Transient(e.to_string())
+                    }
+                    e => e.into(),
+                })?;
+            tracing::warn!(case_id = %case, kind = ?alert.kind, alerts = d.events.len(), "event alert handled");
         }
         Ok(())
     }
+}
+
+/// The alert an event (not an assessment) asks of the district, if any: a maternal death's
+/// report, or follow-up losing her.
+fn event_alert(event: &Envelope) -> Result<Option<core::EventAlert>, HandlerError> {
+    let permanent = |e: contracts::EnvelopeError| HandlerError::Permanent(e.to_string());
+    if event.is::<PregnancyOutcomeReported>() {
+        let o: PregnancyOutcomeReported = event.decode().map_err(permanent)?;
+        if o.outcome != OutcomeKind::MaternalDeath {
+            return Ok(None);
+        }
+        return Ok(Some(core::EventAlert {
+            kind: AlertKind::MaternalDeath,
+            trigger: AlertTrigger::MaternalDeath,
+            at: o.occurred_at,
+            received_at: event.recorded_at,
+            district: None,
+            institution: Some(o.institution),
+        }));
+    }
+    if event.is::<FollowUpAlertRaised>() {
+        let a: FollowUpAlertRaised = event.decode().map_err(permanent)?;
+        if a.reason != "lost_to_follow_up" {
+            return Ok(None);
+        }
+        return Ok(Some(core::EventAlert {
+            kind: AlertKind::LostToFollowUp,
+            trigger: AlertTrigger::LostToFollowUp,
+            at: a.at,
+            received_at: a.at.max(event.occurred_at),
+            district: Some(a.district),
+            institution: None,
+        }));
+    }
+    Ok(None)
 }

@@ -224,6 +224,9 @@ pub enum Rejection {
     /// The alert was closed (she moved away).
     #[error("this alert was closed: {0}")]
     Closed(String),
+    /// The case has no assessment here yet (it is on its way): retry later.
+    #[error("the case has not been graded yet")]
+    NotYetGraded,
 }
 
 /// The hours a transfer-in alert gives the new district: the policy's deadline for
@@ -415,6 +418,93 @@ pub fn on_assessed(state: &CaseState, ra: &RiskAssessed, cause: Uuid, policy: &P
         }
     }
     d
+}
+
+/// An event (not an assessment) that the residence district must acknowledge: a maternal
+/// death (the death report) or a woman lost to follow-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventAlert {
+    /// What it is.
+    pub kind: AlertKind,
+    /// The policy trigger whose deadline applies.
+    pub trigger: AlertTrigger,
+    /// When it happened (the deadline counts from here).
+    pub at: OffsetDateTime,
+    /// When the service learnt of it.
+    pub received_at: OffsetDateTime,
+    /// The district it concerns, when the event names one (else her residence district).
+    pub district: Option<DistrictCode>,
+    /// The institution that reported it, when known (else the one that last assessed her).
+    pub institution: Option<contracts::InstitutionCode>,
+}
+
+/// An event alert (`cause`: the event's id) for her residence district, once per cause, with
+/// the policy's deadline for its trigger (no rule: no alert). Her current grade goes with it;
+/// a case the warning component has not graded yet is [`Rejection::NotYetGraded`] (the
+/// assessment is on its way: retry).
+pub fn on_event_alert(
+    state: &CaseState,
+    case: &CaseId,
+    alert: &EventAlert,
+    cause: Uuid,
+    policy: &Policy,
+) -> Result<Decision, Rejection> {
+    let mut d = Decision::default();
+    let Some(hours) = policy.event_alert_hours(alert.trigger) else {
+        return Ok(d);
+    };
+    let (Some((grade, assessed_at)), Some(latest)) = (state.current, state.history.last()) else {
+        return Err(Rejection::NotYetGraded);
+    };
+    let id = derive_event_id(cause, "alert/event");
+    if state.alerts.contains_key(&id) {
+        return Ok(d);
+    }
+    let residence = state
+        .district
+        .clone()
+        .unwrap_or_else(|| latest.residence_district.clone());
+    let district = alert.district.clone().unwrap_or_else(|| residence.clone());
+    let due = alert.at + Duration::hours(i64::from(hours));
+    let late = alert.received_at > due;
+    let raised = DistrictAlertRaised {
+        alert_id: id,
+        case_id: case.clone(),
+        district: district.clone(),
+        kind: alert.kind,
+        triggers: vec![alert.trigger],
+        grade,
+        assessed_at,
+        received_at: alert.received_at,
+        due_at: Some(due),
+        reported_late: late,
+        institution: alert
+            .institution
+            .clone()
+            .unwrap_or_else(|| latest.institution.clone()),
+        residence_district: residence,
+        related_alert: None,
+    };
+    d.push(id, &raised, alert.received_at.max(alert.at), &district);
+    // Like an assessment alert: a late report still gives the office its full window.
+    let fire_at = if late {
+        alert.received_at + Duration::hours(i64::from(hours))
+    } else {
+        due
+    };
+    let overdue = DistrictAlertOverdue {
+        alert_id: id,
+        case_id: case.clone(),
+        district: district.clone(),
+        due_at: fire_at,
+        escalate_to: district.parent(),
+    };
+    d.arm.push(ArmDeadline {
+        deadline_id: deadline_id(id),
+        due_at: fire_at,
+        event: decided(derive_event_id(id, "overdue"), &overdue, fire_at, &district),
+    });
+    Ok(d)
 }
 
 /// An office acknowledges an alert. `office` is the caller's district (or city) code.

@@ -76,6 +76,10 @@ pub enum AlertKind {
     TransferIn,
     /// A district did not acknowledge in time: the next office up is told.
     Escalation,
+    /// She died: the death report is due (`due_at` counts from the time of death).
+    MaternalDeath,
+    /// Follow-up lost her: missed months in a row.
+    LostToFollowUp,
 }
 
 /// An alert to a district (or city) office.

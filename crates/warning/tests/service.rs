@@ -346,3 +346,106 @@ async fn registers_follow_a_scripted_history_and_rebuild_identically() {
     assert!(all.len() >= 5);
     assert!(warning::events::DistrictAlertRaised::EVENT_TYPE == "DistrictAlertRaised");
 }
+
+/// Appends an event of another component (intake's outcome, follow-up's alert) and returns
+/// its envelope.
+async fn foreign<E: DomainEvent + serde::Serialize>(
+    w: &World,
+    stream: &str,
+    case: &str,
+    event: &E,
+    at: OffsetDateTime,
+) -> Envelope {
+    let e = NewEvent::from_domain(
+        uuid::Uuid::new_v4(),
+        StreamId::parse(stream).unwrap(),
+        Some(CaseId::parse(case).unwrap()),
+        event,
+        Metadata::system("test"),
+        at,
+    )
+    .unwrap();
+    let out = w
+        .store
+        .commit(Commit::append(
+            e.stream_id.clone(),
+            ExpectedVersion::Any,
+            vec![e],
+        ))
+        .await
+        .unwrap();
+    let p = out.appends[0].positions[0];
+    w.store.read_all(p - 1, 1).await.unwrap().remove(0)
+}
+
+/// A maternal death raises the death-report alert in her residence district's inbox, due 48 h
+/// (policy) after the death, once however often the outcome is delivered; unacknowledged it
+/// goes overdue. A death reported before her assessment reached the warning component is
+/// retried (transient), not lost. Lost to follow-up becomes an inbox alert too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maternal_death_and_lost_to_follow_up_raise_inbox_alerts_once() {
+    use bus::HandlerError;
+    use contracts::{FollowUpAlertRaised, InstitutionCode, OutcomeKind, PregnancyOutcomeReported};
+    let w = sqlite().await;
+    let died = T + Duration::days(30);
+    let outcome = |case: &str| PregnancyOutcomeReported {
+        report_id: format!("r-{case}"),
+        case_id: CaseId::parse(case).unwrap(),
+        institution: InstitutionCode::parse("H430102-01").unwrap(),
+        outcome: OutcomeKind::MaternalDeath,
+        occurred_at: died,
+        place: "H430102-01".into(),
+        in_hospital: true,
+        discharged_at: None,
+        note: None,
+    };
+    // Not graded yet: transient, nothing stored.
+    let early = foreign(&w, "outcome-c9", "c9", &outcome("c9"), died).await;
+    assert!(matches!(
+        w.service.handle(&early).await,
+        Err(HandlerError::Transient(_))
+    ));
+    assert!(of_type(&w, "DistrictAlertRaised").await.is_empty());
+
+    // A woman graded green (not high-risk) dies: the report is due all the same.
+    let env = assessment(&w, "c9", &[], "430103", T).await;
+    w.service.handle(&env).await.unwrap();
+    assert!(open_inbox(&w, "430103").await.is_empty(), "green: no alert");
+    w.clock.set(died + Duration::hours(5));
+    w.service.handle(&early).await.unwrap();
+    w.service.handle(&early).await.unwrap();
+    let inbox = open_inbox(&w, "430103").await;
+    assert_eq!(inbox.len(), 1, "one death-report alert: {inbox:?}");
+    assert_eq!(inbox[0]["kind"], "maternal_death");
+    assert_eq!(inbox[0]["due_at"], "2026-05-03T09:00:00+08:00");
+    // Nobody acknowledges: overdue once, escalated to the city.
+    w.clock.set(died + Duration::hours(49));
+    let scheduler = Scheduler::new(w.store.clone(), std::time::Duration::ZERO);
+    assert_eq!(scheduler.tick().await.unwrap(), 1);
+    let overdue = of_type(&w, "DistrictAlertOverdue").await;
+    assert_eq!(overdue.len(), 1);
+    w.service.handle(&overdue[0]).await.unwrap();
+    assert_eq!(open_inbox(&w, "430100").await.len(), 1);
+
+    // Lost to follow-up: an alert for the district follow-up names, acknowledged in time.
+    let env = assessment(&w, "c10", &["O-CV-NYHA2"], "430104", T).await;
+    w.service.handle(&env).await.unwrap();
+    let lost_at = datetime!(2026-06-01 00:00 +08:00);
+    let lost = FollowUpAlertRaised {
+        alert_id: uuid::Uuid::new_v4(),
+        case_id: CaseId::parse("c10").unwrap(),
+        district: DistrictCode::parse("430104").unwrap(),
+        reason: "lost_to_follow_up".into(),
+        at: lost_at,
+    };
+    let env = foreign(&w, "followup-c10", "c10", &lost, lost_at).await;
+    w.service.handle(&env).await.unwrap();
+    w.service.handle(&env).await.unwrap();
+    let inbox = open_inbox(&w, "430104").await;
+    let lost: Vec<_> = inbox
+        .iter()
+        .filter(|a| a["kind"] == "lost_to_follow_up")
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0]["due_at"], "2026-06-03T00:00:00+08:00");
+}

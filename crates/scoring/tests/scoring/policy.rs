@@ -10,7 +10,7 @@ fn the_default_region_carries_the_seed_policy() {
     let (region, _) = seed();
     let p = &region.policy;
     assert_eq!(region.id, "default");
-    assert_eq!(p.identity.label(), "seed-district@3");
+    assert_eq!(p.identity.label(), "seed-district@4");
     assert_eq!(p.identity.sha256.len(), 64);
     assert_eq!(
         p.high_risk.colours,
@@ -37,6 +37,9 @@ fn the_default_region_carries_the_seed_policy() {
         }),
         48
     );
+    // Event alerts: the death report within 2 days; lost to follow-up.
+    assert_eq!(p.event_alert_hours(AlertTrigger::MaternalDeath), Some(48));
+    assert_eq!(p.event_alert_hours(AlertTrigger::LostToFollowUp), Some(48));
     let f = &p.follow_up;
     assert_eq!(
         (
