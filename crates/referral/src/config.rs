@@ -32,6 +32,9 @@ pub struct Config {
     pub reference_file: String,
     /// Near-miss criteria (WHO organ dysfunction) for the green channel.
     pub near_miss_file: String,
+    /// Review and indicator policy (`config/review/`); default: `../review/default.toml`
+    /// beside the region file's folder.
+    pub review_file: Option<String>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             region_file: "config/regions/default.toml".into(),
             reference_file: "config/reference/demo-city.toml".into(),
             near_miss_file: "config/catalogues/near-miss/who-2011.toml".into(),
+            review_file: None,
         }
     }
 }
@@ -78,10 +82,24 @@ impl Config {
                 "REFERRAL_REGION_FILE" => config.region_file = value,
                 "REFERRAL_REFERENCE_FILE" => config.reference_file = value,
                 "REFERRAL_NEAR_MISS_FILE" => config.near_miss_file = value,
+                "REFERRAL_REVIEW_FILE" => config.review_file = Some(value),
                 _ => {}
             }
         }
         Ok(config)
+    }
+
+    /// The review policy file: `review_file`, or `../review/default.toml` relative to the
+    /// region file's folder (`config/regions/x.toml` → `config/review/default.toml`).
+    pub fn review_file(&self) -> String {
+        self.review_file.clone().unwrap_or_else(|| {
+            let region = Path::new(&self.region_file);
+            let base = region
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            base.join("review/default.toml").display().to_string()
+        })
     }
 }
 
