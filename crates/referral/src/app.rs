@@ -1,6 +1,6 @@
 //! `Application::build(config)` then `run_until_stopped()`: loads the region (catalogues and
 //! policy), connects the store (migrating it) and NATS (checking the stream), and runs the
-//! relay, the deadline scheduler, the components (scoring, warning, follow-up, escalation) and the HTTP server (the
+//! relay, the deadline scheduler, the components (scoring, warning, follow-up, escalation, review) and the HTTP server (the
 //! JSON API and the web UI, which calls the API's routers in-process) until the shutdown
 //! signal, which every task receives.
 
@@ -29,6 +29,7 @@ pub struct Application {
     policy: Arc<scoring::Policy>,
     reference: Arc<reference::ReferenceData>,
     near_miss: Arc<escalation::NearMissCatalogue>,
+    review_policy: Arc<review::ReviewPolicy>,
     green_channel: scoring::GreenChannel,
     clock: Arc<dyn Clock>,
 }
@@ -48,6 +49,10 @@ impl Application {
             escalation::NearMissCatalogue::load(&config.near_miss_file).with_context(|| {
                 format!("loading the near-miss criteria {}", config.near_miss_file)
             })?,
+        );
+        let review_policy = Arc::new(
+            review::ReviewPolicy::load(config.review_file())
+                .with_context(|| format!("loading the review policy {}", config.review_file()))?,
         );
         let green_channel = region.policy.green_channel.clone();
         let store = Store::connect(&config.database_url, clock.clone())
@@ -76,6 +81,7 @@ impl Application {
             policy,
             reference,
             near_miss,
+            review_policy,
             green_channel,
             clock,
         })
@@ -156,6 +162,20 @@ impl Application {
                 tokio::spawn(consumer.run(shutdown.clone()))
             })
             .collect();
+        let review = review::ReviewService::new(
+            self.store.clone(),
+            self.review_policy.clone(),
+            Some(self.near_miss.clone()),
+        );
+        let review_consumer = tokio::spawn(
+            Consumer::new(
+                self.store.clone(),
+                self.js.clone(),
+                review::consumer_config(),
+                review.clone(),
+            )
+            .run(shutdown.clone()),
+        );
         let api = intake::router(intake::IntakeState {
             store: self.store.clone(),
             clock: self.clock.clone(),
@@ -175,7 +195,11 @@ impl Application {
                 escalation,
                 clock: self.clock.clone(),
             },
-        ));
+        ))
+        .merge(review::http::router(review::http::ReviewState {
+            service: review,
+            clock: self.clock.clone(),
+        }));
         let ui = web::router(web::WebState {
             store: self.store.clone(),
             api: api.clone(),
@@ -215,6 +239,7 @@ impl Application {
         relay.await.ok();
         scheduler.await.ok();
         scoring.await.ok();
+        review_consumer.await.ok();
         for w in warning
             .into_iter()
             .chain(followup_consumers)

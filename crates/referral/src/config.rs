@@ -36,6 +36,9 @@ pub struct Config {
     pub web_session_hours: u32,
     /// Whether the web UI's cookies carry `Secure` (set when served over HTTPS).
     pub web_secure_cookies: bool,
+    /// Review and indicator policy (`config/review/`); default: `../review/default.toml`
+    /// beside the region file's folder.
+    pub review_file: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             near_miss_file: "config/catalogues/near-miss/who-2011.toml".into(),
             web_session_hours: 12,
             web_secure_cookies: false,
+            review_file: None,
         }
     }
 }
@@ -84,10 +88,24 @@ impl Config {
                 "REFERRAL_REGION_FILE" => config.region_file = value,
                 "REFERRAL_REFERENCE_FILE" => config.reference_file = value,
                 "REFERRAL_NEAR_MISS_FILE" => config.near_miss_file = value,
+                "REFERRAL_REVIEW_FILE" => config.review_file = Some(value),
                 _ => {}
             }
         }
         Ok(config)
+    }
+
+    /// The review policy file: `review_file`, or `../review/default.toml` relative to the
+    /// region file's folder (`config/regions/x.toml` → `config/review/default.toml`).
+    pub fn review_file(&self) -> String {
+        self.review_file.clone().unwrap_or_else(|| {
+            let region = Path::new(&self.region_file);
+            let base = region
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            base.join("review/default.toml").display().to_string()
+        })
     }
 }
 

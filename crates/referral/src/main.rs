@@ -107,6 +107,10 @@ enum AuditCommand {
         /// Rows read per batch.
         #[arg(long, default_value_t = 5000)]
         batch: u32,
+        /// Check only this case's rows (and their links to the neighbouring rows), and print
+        /// the case digest and chain hash a review pack records.
+        #[arg(long)]
+        case: Option<String>,
     },
 }
 
@@ -124,8 +128,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            what: AuditCommand::Verify { batch },
+            what: AuditCommand::Verify { batch, case: None },
         } => verify(config, batch).await,
+        Command::Audit {
+            what: AuditCommand::Verify {
+                case: Some(case), ..
+            },
+        } => verify_case(config, &case).await,
         Command::Catalogue { what } => catalogue(what),
         Command::Admin {
             what: AdminCommand::Key { what },
@@ -205,6 +214,35 @@ async fn verify(config: Config, batch: u32) -> anyhow::Result<()> {
         }
         Some((position, reason)) => {
             eprintln!("TAMPERED: first bad position {position}: {reason}");
+            std::process::exit(1)
+        }
+    }
+}
+
+async fn verify_case(config: Config, case: &str) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, Arc::new(SystemClock)).await?;
+    let policy = review::ReviewPolicy::load(config.review_file())?;
+    let service = review::ReviewService::new(store.clone(), Arc::new(policy), None);
+    let case = contracts::CaseId::parse(case)?;
+    let positions: Vec<i64> = service
+        .case_events(&case)
+        .await?
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    anyhow::ensure!(!positions.is_empty(), "no events of case {case}");
+    let report = review::verify::coverage(&store, &positions).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    match report.first_bad {
+        None => {
+            println!(
+                "case {case} verifies: {} events, positions {}–{}, case digest {}",
+                report.events, report.first_position, report.last_position, report.case_digest
+            );
+            Ok(())
+        }
+        Some((position, reason)) => {
+            eprintln!("TAMPERED: case {case}: first bad position {position}: {reason}");
             std::process::exit(1)
         }
     }
@@ -355,9 +393,21 @@ async fn replay(config: Config) -> anyhow::Result<()> {
         })
         .await?;
     bar.finish_and_clear();
+    let review = review::ReviewService::new(
+        warning.store().clone(),
+        Arc::new(review::ReviewPolicy::load(config.review_file())?),
+        None,
+    );
+    let reviewed = review
+        .rebuild(|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await?;
+    bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "replayed {head} events: warning read models of {cases} cases rebuilt in {secs:.1} s ({:.0} events/s)",
+        "replayed {head} events: warning read models of {cases} cases and review facts of {reviewed} cases rebuilt in {secs:.1} s ({:.0} events/s)",
         head as f64 / secs.max(1e-9)
     );
     Ok(())

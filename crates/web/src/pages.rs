@@ -47,6 +47,7 @@ pub fn routes() -> Router<WebState> {
         .route("/referrals", get(referrals))
         .route("/referrals/{id}/{step}", post(referral_step))
         .route("/indicators", get(indicators))
+        .route("/indicators/export", get(indicators_export))
         .layer(middleware::from_fn(remember_lang))
 }
 
@@ -559,6 +560,15 @@ async fn case_page(
         Ok(v) => v,
         Err(f) => return failed(lang, &f),
     };
+    let timeline = api::call(
+        &state,
+        &user.session.principal,
+        Method::GET,
+        &format!("/v1/cases/{}/timeline", enc(&case_id)),
+        None,
+    )
+    .await
+    .ok();
     // The API answered, so this principal may see the case: its grading history too.
     let grading = match contracts::CaseId::parse(case_id.as_str()) {
         Ok(case) => state.warning.grading(&case).await.unwrap_or_else(|e| {
@@ -639,7 +649,25 @@ async fn case_page(
         }
         section.card id="timeline" aria-labelledby="h-timeline" {
             h2 id="h-timeline" { (ctx.t(Msg::Timeline)) }
-            p.pending { (ctx.t(Msg::TimelinePending)) }
+            @match timeline.as_ref().and_then(|t| t["events"].as_array()).filter(|e| !e.is_empty()) {
+                Some(events) => {
+                    table.list {
+                        thead { tr {
+                            th scope="col" { (ctx.t(Msg::Time)) }
+                            th scope="col" { (ctx.t(Msg::Event)) }
+                            th scope="col" { (ctx.t(Msg::Institution)) }
+                            th scope="col" { (ctx.t(Msg::Actor)) }
+                        } }
+                        tbody { @for e in events { tr {
+                            td { (local(&state, &e["occurred_at"])) }
+                            td { (text(&e[if lang == Lang::Zh { "zh" } else { "en" }])) }
+                            td { (institution_name(&state, &e["institution"], lang)) }
+                            td { small { (text(&e["actor"])) } }
+                        } } }
+                    }
+                }
+                None => { p.empty { (ctx.t(Msg::NoEvents)) } }
+            }
         }
     };
     html_response(StatusCode::OK, page(ctx, ctx.t(Msg::CasePage), None, body))
@@ -1195,15 +1223,139 @@ async fn referral_step(
 }
 
 // ---------------------------------------------------------------------------------------
-// Indicators (pending the review crate)
+// Indicators (the review crate's, with a server-side SVG bar chart)
 
-async fn indicators(user: SignedIn) -> Response {
+const RATIOS: [(&str, Msg); 6] = [
+    ("high_risk_management", Msg::IndManagement),
+    ("on_time_reporting", Msg::IndOnTime),
+    ("follow_up", Msg::IndFollowUp),
+    ("in_hospital_delivery", Msg::IndInHospital),
+    ("red_share", Msg::IndRedShare),
+    ("orange_share", Msg::IndOrangeShare),
+];
+
+async fn indicators(
+    State(state): State<WebState>,
+    user: SignedIn,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let ctx = &user.ctx;
-    let body = html! { p.pending { (ctx.t(Msg::IndicatorsPending)) } };
+    let lang = ctx.lang;
+    let district = worklist_district(&user, &q);
+    let base = format!("/v1/indicators/{}", enc(&district));
+    let today = state
+        .clock
+        .now()
+        .to_offset(state.settings.display_offset)
+        .date()
+        .to_string();
+    let asked: Option<i32> = q.get("year").and_then(|y| y.parse().ok());
+    let year = asked.unwrap_or_else(|| state.clock.now().year());
+    let call = |y: i32| {
+        let uri = format!("{base}?year={y}");
+        let state = state.clone();
+        let p = user.session.principal.clone();
+        async move { api::call(&state, &p, Method::GET, &uri, None).await }
+    };
+    let mut answer = match call(year).await {
+        Ok(v) => v,
+        Err(f) => return failed(lang, &f),
+    };
+    // No year asked: the statistical year that holds today (the review policy says where
+    // a year ends; when the one ending this calendar year is over, take the next).
+    let mut year = year;
+    if asked.is_none() && answer["to"].as_str().is_some_and(|to| to < today.as_str()) {
+        year += 1;
+        answer = match call(year).await {
+            Ok(v) => v,
+            Err(f) => return failed(lang, &f),
+        };
+    }
+    let ratio = |k: &str| &answer[k];
+    let pct = |v: &Value| v["value"].as_f64().map(|x| x * 100.0);
+    let gc = &answer["green_channel"];
+    let body = html! {
+        form.filters method="get" action="/indicators" {
+            label for="year" { (ctx.t(Msg::StatYear)) }
+            input id="year" type="number" name="year" value=(year) min="2000" max="2100";
+            input type="hidden" name="district" value=(district);
+            button type="submit" { (ctx.t(Msg::Show)) }
+            a.button href={ "/indicators/export?year=" (year) "&district=" (district) } { (ctx.t(Msg::ExportCsv)) }
+        }
+        p { (ctx.t(Msg::Period)) ": " (text(&answer["from"])) " — " (text(&answer["to"])) " · " (district_name(&state, &json!(district), lang)) }
+        section.card aria-labelledby="h-chart" {
+            h2 id="h-chart" { (ctx.t(Msg::IndChart)) }
+            (bar_chart(&RATIOS.iter().map(|(k, m)| (m.text(lang), pct(ratio(k)))).collect::<Vec<_>>(), lang))
+        }
+        table.list id="indicators" {
+            thead { tr {
+                th scope="col" { (ctx.t(Msg::Indicator)) }
+                th scope="col" { (ctx.t(Msg::Numerator)) }
+                th scope="col" { (ctx.t(Msg::Denominator)) }
+                th scope="col" { (ctx.t(Msg::Value)) }
+            } }
+            tbody {
+                @for (k, m) in RATIOS { tr {
+                    th scope="row" { (m.text(lang)) }
+                    td { (text(&ratio(k)["numerator"])) }
+                    td { (text(&ratio(k)["denominator"])) }
+                    td { (pct(ratio(k)).map(|p| format!("{p:.1}%")).unwrap_or_else(|| "—".into())) }
+                } }
+                tr { th scope="row" { (ctx.t(Msg::IndLost)) } td colspan="3" { (text(&answer["lost_to_follow_up"])) } }
+                tr { th scope="row" { (ctx.t(Msg::GcReferrals)) } td colspan="3" { (text(&gc["referrals"])) } }
+                tr { th scope="row" { (ctx.t(Msg::GcToAccept)) } td colspan="3" { (text(&gc["opened_to_accepted"]["minutes"])) } }
+                tr { th scope="row" { (ctx.t(Msg::GcTransit)) } td colspan="3" { (text(&gc["departed_to_arrived"]["minutes"])) } }
+                tr { th scope="row" { (ctx.t(Msg::GcEscalations)) } td colspan="3" { (text(&gc["escalations"])) } }
+            }
+        }
+    };
     html_response(
         StatusCode::OK,
         page(ctx, ctx.t(Msg::Indicators), None, body),
     )
+}
+
+/// A horizontal SVG bar chart of percentages (0–100), each bar labelled with its name and
+/// its value as text (an empty denominator reads "—").
+fn bar_chart(bars: &[(&str, Option<f64>)], lang: Lang) -> Markup {
+    const LABEL_W: f64 = 230.0;
+    const BAR_W: f64 = 420.0;
+    const ROW_H: f64 = 30.0;
+    let height = ROW_H * bars.len() as f64 + 10.0;
+    let title = Msg::IndChart.text(lang);
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title)
+            viewBox={ "0 0 " (LABEL_W + BAR_W + 80.0) " " (height) } width="100%" style="max-width:760px" {
+            title { (title) }
+            @for (i, (name, value)) in bars.iter().enumerate() {
+                @let y = 5.0 + ROW_H * i as f64;
+                @let w = value.map_or(0.0, |v| BAR_W * v.clamp(0.0, 100.0) / 100.0);
+                text x="0" y=(y + 19.0) font-size="14" { (name) }
+                rect x=(LABEL_W) y=(y + 4.0) width=(BAR_W) height="20" fill="#eef1f6" stroke="#d6dae3" {}
+                rect x=(LABEL_W) y=(y + 4.0) width=(w) height="20" fill="#1f5fa8" {}
+                text x=(LABEL_W + BAR_W + 6.0) y=(y + 19.0) font-size="14" {
+                    (value.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into()))
+                }
+            }
+        }
+    }
+}
+
+async fn indicators_export(
+    State(state): State<WebState>,
+    user: SignedIn,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let district = worklist_district(&user, &q);
+    let year: i32 = q
+        .get("year")
+        .and_then(|y| y.parse().ok())
+        .unwrap_or_else(|| state.clock.now().year());
+    let uri = format!("/v1/indicators/{}?year={year}&format=csv", enc(&district));
+    match api::call_raw(&state, &user.session.principal, Method::GET, &uri, None).await {
+        Ok(raw) => passthrough(raw),
+        Err(f) => failed(user.ctx.lang, &f),
+    }
 }
 
 /// The registers' landing page is the high-risk register.

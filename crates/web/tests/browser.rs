@@ -83,6 +83,11 @@ async fn scenario() {
     assert!(b.text("#grade").await.contains("橙色"));
     assert!(b.text("#findings").await.contains("O-CV-NYHA2"));
     assert!(b.text("#history").await.contains("橙色"));
+    let timeline = b.text("#timeline").await;
+    assert!(
+        timeline.contains("东湖区妇幼保健院"),
+        "the timeline lists the card's events: {timeline}"
+    );
     b.screenshot("04-case").await;
 
     // The worklist: record the call's outcome in place.
@@ -107,6 +112,10 @@ async fn scenario() {
     b.goto(&svc.url("/registers/high-risk")).await;
     assert!(b.text("#register").await.contains("橙色"));
     b.screenshot("07-register-high-risk").await;
+    b.goto(&svc.url("/indicators")).await;
+    assert!(b.text("#indicators").await.contains("上报及时率"));
+    assert_eq!(b.count("svg.chart rect").await, 12, "two bars per rate");
+    b.screenshot("08-indicators").await;
     b.click("form[action='/signout'] button").await;
     b.wait_url("/signin").await;
 
@@ -133,7 +142,7 @@ async fn scenario() {
     b.wait_url("/referrals").await;
     let card = format!("article[data-referral='{referral}']");
     assert!(b.text(&card).await.contains("待接收"));
-    b.screenshot("08-referrals").await;
+    b.screenshot("09-referrals").await;
     b.type_into(&format!("{card} input[name=receiving_doctor]"), "赵主任")
         .await;
     b.click(&format!("{card} form[action$='/accept'] button"))
@@ -144,7 +153,7 @@ async fn scenario() {
         accepted.contains("已接收") && accepted.contains("赵主任"),
         "{accepted}"
     );
-    b.screenshot("09-referral-accepted").await;
+    b.screenshot("10-referral-accepted").await;
     let shown = api(
         svc.addr,
         "GET",
@@ -163,7 +172,7 @@ async fn scenario() {
         b.text(&card).await.contains("Accepted"),
         "the choice is remembered"
     );
-    b.screenshot("10-referrals-en").await;
+    b.screenshot("11-referrals-en").await;
 
     b.close().await;
     drop(driver);

@@ -225,6 +225,8 @@ async fn scenario() {
         "/worklist?month=2026-03&district=430103",
         "/worklist/export?month=2026-03&district=430103&format=csv",
         "/registers/high-risk?district=430103",
+        "/indicators?district=430103",
+        "/indicators/export?district=430103&year=2026",
         "/registers/red?district=430103&format=csv",
     ] {
         let a = them.get(path).await;
@@ -245,6 +247,11 @@ async fn scenario() {
         matches!(outcome.status, 403 | 404),
         "outcome: {}",
         outcome.status
+    );
+    let timeline = them.get(&format!("/cases/{case_id}")).await;
+    assert!(
+        !timeline.body.contains("东湖区妇幼保健院"),
+        "no timeline either"
     );
     // Their own worklist and registers do not list her.
     for path in ["/worklist?month=2026-03", "/registers/high-risk"] {

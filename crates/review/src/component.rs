@@ -1,0 +1,395 @@
+//! The review component: keeps the per-case facts documents (for the indicators and review
+//! lists) in step with the log, records reviewers' conclusions, and reads a case for its
+//! timeline and review pack.
+//!
+//! It consumes every event on `referral.>` (one durable consumer). For an event of a case it
+//! re-reads the case from the log and rewrites the case's documents from the case's events
+//! alone, committing them with its checkpoint (the highest position handled) in one
+//! transaction. Because the documents are a function of the log, handling a message twice, in
+//! any order, or on two instances converges on the same documents: no handled marker is
+//! needed, and `referral replay` rebuilds them ([`ReviewService::rebuild`]).
+//!
+//! Collections: `review-facts` (key `<district>/<case>`, scope the district: one copy per
+//! district the case's facts name) and `review-due` (cases due for critical-case review: key
+//! `d:<district>/<case>` scope `d:<district>`, and `f:<institution>/<case>` scope
+//! `f:<institution>` for every institution involved).
+
+use crate::events::{Avoidability, CaseReviewed, ReviewLevel};
+use crate::facts::CaseFacts;
+use crate::policy::ReviewPolicy;
+use bus::{ConsumerConfig, Handler, HandlerError};
+use contracts::{
+    derive_event_id, CaseId, DistrictCode, Envelope, InstitutionCode, Metadata, NewEvent, StreamId,
+    SUBJECT_ROOT,
+};
+use escalation::NearMissCatalogue;
+use eventstore::{Commit, DocumentOp, EventStore, ExpectedVersion, StoreError};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The component's name in metadata and its checkpoint's name.
+pub const COMPONENT: &str = "review";
+/// Per-case facts, one copy per district.
+pub const FACTS: &str = "review-facts";
+/// Cases due for critical-case review.
+pub const DUE: &str = "review-due";
+
+/// The one durable consumer: every event.
+pub fn consumer_config() -> ConsumerConfig {
+    ConsumerConfig::new("review", format!("{SUBJECT_ROOT}.>"))
+}
+
+/// Why a conclusion was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No such case.
+    #[error("no such case")]
+    NotFound,
+    /// A field is wrong.
+    #[error("{1}")]
+    Field(String, String),
+    /// The same request id was used for another conclusion.
+    #[error("this request id was already used for a different conclusion")]
+    Conflict,
+}
+
+/// What the service can fail with.
+pub type ReviewError = bus::ComponentError<Rejection>;
+
+impl From<Rejection> for ReviewError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+/// A reviewer's conclusion, as posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conclusion {
+    /// The client's request id (none: derived from the content, so an identical repeat is
+    /// one conclusion).
+    pub request_id: Option<Uuid>,
+    /// Facility or district review.
+    pub level: ReviewLevel,
+    /// Avoidability.
+    pub avoidability: Avoidability,
+    /// Delays found (1, 2, 3).
+    pub delays: Vec<u8>,
+    /// Notes.
+    pub notes: String,
+    /// The pack's last position, if the reviewers quote it.
+    pub pack_last_position: Option<i64>,
+}
+
+/// The review service over a store.
+#[derive(Clone)]
+pub struct ReviewService<S> {
+    store: S,
+    policy: Arc<ReviewPolicy>,
+    near_miss: Option<Arc<NearMissCatalogue>>,
+}
+
+impl<S: EventStore> ReviewService<S> {
+    /// The service.
+    pub fn new(
+        store: S,
+        policy: Arc<ReviewPolicy>,
+        near_miss: Option<Arc<NearMissCatalogue>>,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            near_miss,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &ReviewPolicy {
+        &self.policy
+    }
+
+    /// The near-miss catalogue (names of criteria in the pack).
+    pub fn near_miss(&self) -> Option<&NearMissCatalogue> {
+        self.near_miss.as_deref()
+    }
+
+    /// Every event of the case, in log order.
+    pub async fn case_events(&self, case: &CaseId) -> Result<Vec<Envelope>, StoreError> {
+        let mut out: Vec<Envelope> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |e| e.position);
+            let batch = self.store.read_case(case, after, 1000).await?;
+            let done = batch.len() < 1000;
+            out.extend(batch);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The document ops that make the case's documents reflect `facts`.
+    pub fn documents(&self, facts: &CaseFacts) -> Vec<DocumentOp> {
+        let mut ops = Vec::new();
+        let body = serde_json::to_value(facts).unwrap_or_default();
+        for d in facts.districts() {
+            ops.push(DocumentOp::Put {
+                collection: FACTS.into(),
+                key: format!("{d}/{}", facts.case_id),
+                scope: d,
+                body: body.clone(),
+            });
+        }
+        if let Some((trigger, at)) = facts.review_trigger(&self.policy) {
+            let entry = json!({
+                "case_id": facts.case_id,
+                "trigger": trigger,
+                "at": crate::timeline::rfc3339(at, self.policy.offset()),
+                "residence_district": facts.residence,
+                "institutions": facts.institutions(),
+                "near_miss_centre": facts.near_miss_centre,
+                "reviews": facts.reviews,
+            });
+            let mut scopes: BTreeSet<String> =
+                facts.residence.iter().map(|d| format!("d:{d}")).collect();
+            scopes.extend(facts.institutions().iter().map(|i| format!("f:{i}")));
+            for scope in scopes {
+                ops.push(DocumentOp::Put {
+                    collection: DUE.into(),
+                    key: format!("{scope}/{}", facts.case_id),
+                    scope,
+                    body: entry.clone(),
+                });
+            }
+        }
+        ops
+    }
+
+    /// Rewrites the case's documents from the log (idempotent). Skips the write when the
+    /// stored documents already reflect a later position.
+    pub async fn refresh(&self, case: &CaseId, checkpoint: Option<i64>) -> Result<(), ReviewError> {
+        let events = self.case_events(case).await?;
+        let facts = CaseFacts::fold(case.as_str(), &events);
+        if let Some(d) = facts.districts().iter().next() {
+            if let Some(doc) = self.store.document(FACTS, &format!("{d}/{case}")).await? {
+                if doc.body["as_of"].as_i64().unwrap_or(0) > facts.as_of {
+                    return Ok(());
+                }
+            }
+        }
+        let documents = self.documents(&facts);
+        let checkpoint = checkpoint.map(|p| (COMPONENT.to_owned(), p));
+        if documents.is_empty() && checkpoint.is_none() {
+            return Ok(());
+        }
+        self.store
+            .commit(Commit {
+                documents,
+                checkpoint,
+                ..Commit::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Facts documents of a district.
+    pub async fn district_facts(&self, district: &str) -> Result<Vec<CaseFacts>, ReviewError> {
+        let docs = self
+            .store
+            .documents(FACTS, Some(district), u32::MAX)
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| serde_json::from_value(d.body).ok())
+            .collect())
+    }
+
+    /// Cases due for review in a scope (`d:<district>` or `f:<institution>`).
+    pub async fn due(&self, scope: &str) -> Result<Vec<serde_json::Value>, ReviewError> {
+        let docs = self.store.documents(DUE, Some(scope), u32::MAX).await?;
+        Ok(docs.into_iter().map(|d| d.body).collect())
+    }
+
+    /// Records a conclusion (idempotent by request id) and refreshes the case's documents.
+    pub async fn conclude(
+        &self,
+        case: &CaseId,
+        c: Conclusion,
+        reviewer: &str,
+        institution: &InstitutionCode,
+        district: &DistrictCode,
+    ) -> Result<CaseReviewed, ReviewError> {
+        let mut delays = c.delays.clone();
+        delays.sort_unstable();
+        delays.dedup();
+        if let Some(bad) = delays.iter().find(|d| !(1..=3).contains(*d)) {
+            return Err(Rejection::Field(
+                "/delays".into(),
+                format!("delay {bad}: each delay is 1, 2 or 3"),
+            )
+            .into());
+        }
+        if c.notes.chars().count() > 20_000 {
+            return Err(
+                Rejection::Field("/notes".into(), "at most 20,000 characters".into()).into(),
+            );
+        }
+        let request_id = c.request_id.unwrap_or_else(|| {
+            let mut h = Sha256::new();
+            h.update(reviewer.as_bytes());
+            h.update([0]);
+            h.update(
+                serde_json::to_vec(&(
+                    &c.level,
+                    &c.avoidability,
+                    &delays,
+                    &c.notes,
+                    c.pack_last_position,
+                ))
+                .unwrap_or_default(),
+            );
+            let d = h.finalize();
+            Uuid::from_slice(&d[..16]).unwrap_or_default()
+        });
+        let stream =
+            StreamId::of("review", case).map_err(|e| Rejection::Field("".into(), e.to_string()))?;
+        let event_id = derive_event_id(
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, case.as_str().as_bytes()),
+            &format!("CaseReviewed/{request_id}"),
+        );
+        // A retry of the same request: answer with what is stored, if it is the same.
+        let existing = self.store.read_whole_stream(&stream).await?;
+        if let Some(e) = existing.iter().find(|e| e.event_id == event_id) {
+            let stored: CaseReviewed = e.decode()?;
+            let same = stored.level == c.level
+                && stored.avoidability == c.avoidability
+                && stored.delays == delays
+                && stored.notes == c.notes
+                && stored.reviewer == reviewer;
+            return if same {
+                Ok(stored)
+            } else {
+                Err(Rejection::Conflict.into())
+            };
+        }
+        let events = self.case_events(case).await?;
+        let facts = CaseFacts::fold(case.as_str(), &events);
+        if facts.residence.is_none() {
+            return Err(Rejection::NotFound.into());
+        }
+        let now = self.store.clock().now();
+        let reviewed = CaseReviewed {
+            review_id: request_id,
+            case_id: case.clone(),
+            level: c.level,
+            avoidability: c.avoidability,
+            delays,
+            notes: c.notes,
+            reviewer: reviewer.to_owned(),
+            reviewer_institution: institution.clone(),
+            reviewer_district: district.clone(),
+            pack_last_position: c.pack_last_position,
+            reviewed_at: now,
+        };
+        let metadata = Metadata {
+            actor: Some(reviewer.to_owned()),
+            institution: Some(institution.clone()),
+            district: facts
+                .residence
+                .as_deref()
+                .and_then(|d| DistrictCode::parse(d).ok()),
+            ..Metadata::system(COMPONENT)
+        };
+        let event = NewEvent::from_domain(
+            event_id,
+            stream.clone(),
+            Some(case.clone()),
+            &reviewed,
+            metadata,
+            now,
+        )?;
+        // The documents, with the new conclusion folded in, in the same transaction.
+        let mut after = facts;
+        after.reviews.push(crate::facts::ReviewFact {
+            review_id: reviewed.review_id,
+            level: serde_json::to_value(reviewed.level)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            avoidability: reviewed.avoidability.as_str().to_owned(),
+            delays: reviewed.delays.clone(),
+            at: now,
+        });
+        let mut commit = Commit::append(stream, ExpectedVersion::Any, vec![event]);
+        commit.documents = self.documents(&after);
+        self.store.commit(commit).await?;
+        tracing::info!(case_id = %case, review_id = %reviewed.review_id, "case reviewed");
+        Ok(reviewed)
+    }
+
+    /// Rebuilds every review document from the log (`referral replay`): finds every case,
+    /// clears the collections and writes each case's documents, 200 cases a transaction.
+    /// `progress(done, total)` after each. Idempotent.
+    pub async fn rebuild(
+        &self,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<usize, ReviewError> {
+        let mut cases = BTreeSet::new();
+        let mut after = 0;
+        let mut head = 0;
+        loop {
+            let batch = self.store.read_all(after, 5000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.position;
+            head = after;
+            cases.extend(batch.into_iter().filter_map(|e| e.case_id));
+        }
+        self.store
+            .commit(Commit {
+                documents: vec![
+                    DocumentOp::Clear {
+                        collection: FACTS.into(),
+                    },
+                    DocumentOp::Clear {
+                        collection: DUE.into(),
+                    },
+                ],
+                ..Commit::default()
+            })
+            .await?;
+        let total = cases.len();
+        let cases: Vec<CaseId> = cases.into_iter().collect();
+        for (i, chunk) in cases.chunks(200).enumerate() {
+            let mut documents = Vec::new();
+            for case in chunk {
+                let events = self.case_events(case).await?;
+                documents.extend(self.documents(&CaseFacts::fold(case.as_str(), &events)));
+            }
+            self.store
+                .commit(Commit {
+                    documents,
+                    ..Commit::default()
+                })
+                .await?;
+            progress((i * 200 + chunk.len()).min(total), total);
+        }
+        self.store.reset_checkpoint(COMPONENT, head).await?;
+        Ok(total)
+    }
+}
+
+impl<S: EventStore> Handler for ReviewService<S> {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        let Some(case) = event.case_id.clone() else {
+            return Ok(());
+        };
+        self.refresh(&case, Some(event.position)).await?;
+        Ok(())
+    }
+}
