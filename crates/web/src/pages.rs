@@ -590,7 +590,7 @@ async fn case_page(
                 dt { (ctx.t(Msg::AssessedAt)) } dd { (local(&state, &a["assessed_at"])) }
                 dt { (ctx.t(Msg::HighRisk)) } dd { (if a["high_risk"].as_bool().unwrap_or(false) { ctx.t(Msg::Yes) } else { ctx.t(Msg::No) }) }
                 @if let Some(r) = a["high_risk_reasons"].as_array().filter(|r| !r.is_empty()) {
-                    dt { (ctx.t(Msg::HighRiskReasons)) } dd { @for x in r { span.tag { (text(x)) } " " } }
+                    dt { (ctx.t(Msg::HighRiskReasons)) } dd { @for x in r { (reason(x, lang)) " " } }
                 }
             }
         }
@@ -671,6 +671,21 @@ async fn case_page(
         }
     };
     html_response(StatusCode::OK, page(ctx, ctx.t(Msg::CasePage), None, body))
+}
+
+/// One reason she is high-risk: her colour, the infectious flag, or a score over the line.
+fn reason(r: &Value, lang: Lang) -> Markup {
+    match r["kind"].as_str() {
+        Some("colour") => badge(
+            r["colour"].as_str().and_then(|c| Colour::parse(c).ok()),
+            lang,
+        ),
+        Some("infectious") => badge(Some(Colour::Purple), lang),
+        Some("score") => html! {
+            span.tag { (Msg::Score.text(lang)) " " (text(&r["points"])) " ≥ " (text(&r["min_score"])) }
+        },
+        _ => html! { span.tag { (text(r)) } },
+    }
 }
 
 fn findings_table(state: &WebState, ctx: &Ctx, findings: &Value) -> Markup {

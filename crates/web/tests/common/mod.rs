@@ -374,8 +374,10 @@ impl PageClient {
             .await;
         assert_eq!(a.status, 303, "{}", a.body);
         assert!(self.cookie("hrp_session").is_some());
-        let home = self.get("/inbox").await;
-        hidden(&home.body, "csrf").unwrap_or_default()
+        let home = self.get("/").await;
+        let landing = home.header("location").unwrap_or("/").to_owned();
+        let page = self.get(&landing).await;
+        hidden(&page.body, "csrf").expect("a signed-in page carries the CSRF token")
     }
 }
 
