@@ -169,6 +169,11 @@ async fn scenario() {
     }
     let page = mine.get("/inbox").await;
     assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some(web::pages::CSP)
+    );
+    assert_eq!(page.header("cache-control"), Some("no-store"));
     let csrf = hidden(&page.body, "csrf").unwrap();
     assert!(page.body.contains(&alert_id));
 

@@ -428,10 +428,12 @@ impl ChromeDriver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver (Debian's chromium-driver) is installed");
+        // Owned at once, so that every path (a panic included) kills and waits for it.
+        let driver = ChromeDriver { child, port };
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return ChromeDriver { child, port };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
