@@ -30,6 +30,11 @@ ensure_chromium() {
         echo "installing chromium and chromium-driver from Debian's packages"
         apt_install chromium chromium-driver
     fi
+    # Chinese glyphs for the UI's screenshots (the browser tests save them as artefacts).
+    if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+        echo "installing fonts-noto-cjk from Debian's packages"
+        apt_install fonts-noto-cjk
+    fi
 }
 
 ensure_nats_running() {

@@ -235,6 +235,14 @@ pub async fn authenticate(store: &Store, plaintext: &str) -> Result<Option<Princ
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
+/// A principal that code in this process has already authenticated (the web UI's session
+/// layer, which verified the key at sign-in and checks it is not revoked on every request),
+/// put into a request's extensions before the request is handed to the API router
+/// in-process. [`Auth`] takes it instead of a bearer header. A request from the network
+/// cannot carry it: extensions exist only inside the process.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
 impl<S> FromRequestParts<S> for Auth
 where
     S: Send + Sync,
@@ -243,6 +251,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(Authenticated(p)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Auth(p.clone()));
+        }
         let token = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -13,8 +13,8 @@ pub mod body;
 pub mod problem;
 
 pub use auth::{
-    authenticate, hash_key, issue_key, list_keys, revoke_key, Auth, KeyRecord, Principal, Role,
-    API_KEYS,
+    authenticate, hash_key, issue_key, list_keys, revoke_key, Auth, Authenticated, KeyRecord,
+    Principal, Role, API_KEYS,
 };
 pub use body::{has_content_type, parse_json, read_limited};
 pub use problem::{ApiError, FieldError, Problem, PROBLEM_JSON};

@@ -1,7 +1,8 @@
 //! `Application::build(config)` then `run_until_stopped()`: loads the region (catalogues and
 //! policy), connects the store (migrating it) and NATS (checking the stream), and runs the
-//! relay, the deadline scheduler, the components (scoring, warning, follow-up, escalation, review) and the HTTP server until the
-//! shutdown signal, which every task receives.
+//! relay, the deadline scheduler, the components (scoring, warning, follow-up, escalation, review) and the HTTP server (the
+//! JSON API and the web UI, which calls the API's routers in-process) until the shutdown
+//! signal, which every task receives.
 
 use crate::config::Config;
 use crate::http::{ops_router, OpsState};
@@ -175,16 +176,12 @@ impl Application {
             )
             .run(shutdown.clone()),
         );
-        let router = ops_router(OpsState {
-            store: self.store.clone(),
-            nats: self.nats.clone(),
-        })
-        .merge(intake::router(intake::IntakeState {
+        let api = intake::router(intake::IntakeState {
             store: self.store.clone(),
             clock: self.clock.clone(),
             reference: self.reference.clone(),
             catalogues: self.catalogues.clone(),
-        }))
+        })
         .merge(warning::http::router(warning::http::WarningState {
             warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
             clock: self.clock.clone(),
@@ -203,6 +200,30 @@ impl Application {
             service: review,
             clock: self.clock.clone(),
         }));
+        let ui = web::router(web::WebState {
+            store: self.store.clone(),
+            api: api.clone(),
+            clock: self.clock.clone(),
+            reference: self.reference.clone(),
+            catalogues: self.catalogues.clone(),
+            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
+            settings: web::WebSettings {
+                session_ttl: time::Duration::hours(i64::from(self.config.web_session_hours)),
+                secure_cookies: self.config.web_secure_cookies,
+                display_offset: time::UtcOffset::from_hms(
+                    self.policy.follow_up.utc_offset_hours,
+                    0,
+                    0,
+                )
+                .unwrap_or(time::UtcOffset::UTC),
+            },
+        });
+        let router = ops_router(OpsState {
+            store: self.store.clone(),
+            nats: self.nats.clone(),
+        })
+        .merge(api)
+        .merge(ui);
         let mut stop = shutdown.clone();
         tracing::info!(addr = %self.local_addr(), backend = eventstore::EventStore::backend(&self.store), "serving");
         axum::serve(self.listener, router)

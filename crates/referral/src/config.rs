@@ -32,6 +32,10 @@ pub struct Config {
     pub reference_file: String,
     /// Near-miss criteria (WHO organ dysfunction) for the green channel.
     pub near_miss_file: String,
+    /// How long a web UI session lasts after sign-in, in hours.
+    pub web_session_hours: u32,
+    /// Whether the web UI's cookies carry `Secure` (set when served over HTTPS).
+    pub web_secure_cookies: bool,
     /// Review and indicator policy (`config/review/`); default: `../review/default.toml`
     /// beside the region file's folder.
     pub review_file: Option<String>,
@@ -51,6 +55,8 @@ impl Default for Config {
             region_file: "config/regions/default.toml".into(),
             reference_file: "config/reference/demo-city.toml".into(),
             near_miss_file: "config/catalogues/near-miss/who-2011.toml".into(),
+            web_session_hours: 12,
+            web_secure_cookies: false,
             review_file: None,
         }
     }

@@ -83,6 +83,18 @@ impl<S: EventStore> Warning<S> {
         &self.store
     }
 
+    /// A case's grading as the warning read model holds it (`case_id`, `district`, current
+    /// `grade`, `assessed_at`, `high_risk_since`, `history` of every grade with its time and
+    /// institution, `transfers`); `None` before scoring graded her. No scoping here: callers
+    /// show it only to a principal already allowed to see the case.
+    pub async fn grading(&self, case: &CaseId) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self
+            .store
+            .document("case-warning", case.as_str())
+            .await?
+            .map(|d| d.body))
+    }
+
     fn stream(case: &CaseId) -> StreamId {
         StreamId::of("warning", case).expect("case ids make valid stream ids")
     }
