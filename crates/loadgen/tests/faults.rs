@@ -28,6 +28,21 @@ fn cards_n() -> usize {
         .unwrap_or(300)
 }
 
+/// How much bigger than the reduced size (300 cards) this run is.
+fn scale() -> f64 {
+    (cards_n() as f64 / 300.0).max(1.0)
+}
+
+/// The generator's rate: 60 cards/s at reduced size, up to 300/s at full size.
+fn rate() -> f64 {
+    60.0 * scale().min(5.0)
+}
+
+/// A time bound that grows with the size.
+fn bound(secs: u64) -> Duration {
+    Duration::from_secs_f64(secs as f64 * scale())
+}
+
 struct Scenario {
     nats: Nats,
     service: Service,
@@ -96,8 +111,8 @@ impl Scenario {
                     rate: Some(rate),
                     batch: 1,
                     in_flight: 32,
-                    max: Duration::from_secs(40),
-                    retry_for: Duration::from_secs(40),
+                    max: bound(40),
+                    retry_for: bound(40),
                 },
             )
             .await
@@ -153,16 +168,16 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_the_service_three_times_mid_load() {
-    tokio::time::timeout(Duration::from_secs(120), async {
+    tokio::time::timeout(bound(120), async {
         let mut s = setup(false, 101).await;
-        let load = s.start_load(60.0);
+        let load = s.start_load(rate());
         for _ in 0..3 {
             tokio::time::sleep(Duration::from_millis(1200)).await;
             blocking(|| s.service.restart()).unwrap();
         }
         let outcome = load.await.unwrap();
         assert!(outcome.retries > 0, "the kills were felt");
-        let report = s.drain_and_check(&outcome, Duration::from_secs(45)).await;
+        let report = s.drain_and_check(&outcome, bound(45)).await;
         assert_clean(&outcome, &report);
     })
     .await
@@ -171,15 +186,15 @@ async fn kill_9_the_service_three_times_mid_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_and_restart_nats_mid_load() {
-    tokio::time::timeout(Duration::from_secs(120), async {
+    tokio::time::timeout(bound(120), async {
         let mut s = setup(false, 202).await;
-        let load = s.start_load(60.0);
+        let load = s.start_load(rate());
         tokio::time::sleep(Duration::from_millis(1500)).await;
         s.nats.stop();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         blocking(|| s.nats.start_again()).unwrap();
         let outcome = load.await.unwrap();
-        let report = s.drain_and_check(&outcome, Duration::from_secs(60)).await;
+        let report = s.drain_and_check(&outcome, bound(60)).await;
         assert_clean(&outcome, &report);
     })
     .await
@@ -188,13 +203,13 @@ async fn stop_and_restart_nats_mid_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_postgres_mid_load() {
-    tokio::time::timeout(Duration::from_secs(150), async {
+    tokio::time::timeout(bound(150), async {
         let mut s = setup(true, 303).await;
-        let load = s.start_load(60.0);
+        let load = s.start_load(rate());
         tokio::time::sleep(Duration::from_millis(1500)).await;
         blocking(|| s.pg.as_mut().expect("a cluster").restart()).unwrap();
         let outcome = load.await.unwrap();
-        let report = s.drain_and_check(&outcome, Duration::from_secs(60)).await;
+        let report = s.drain_and_check(&outcome, bound(60)).await;
         assert_clean(&outcome, &report);
     })
     .await
@@ -203,9 +218,9 @@ async fn restart_postgres_mid_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_between_commit_and_publish_then_the_relay_catches_up() {
-    tokio::time::timeout(Duration::from_secs(120), async {
+    tokio::time::timeout(bound(120), async {
         let mut s = setup(false, 404).await;
-        let load = s.start_load(80.0);
+        let load = s.start_load(rate() * 1.3);
         // Kill at a moment the log is ahead of the relay's checkpoint: events committed,
         // not yet published. Try until it is observed (bounded).
         let mut observed = None;
@@ -231,7 +246,7 @@ async fn kill_between_commit_and_publish_then_the_relay_catches_up() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         blocking(|| s.service.restart()).unwrap();
         let outcome = load.await.unwrap();
-        let report = s.drain_and_check(&outcome, Duration::from_secs(45)).await;
+        let report = s.drain_and_check(&outcome, bound(45)).await;
         let caught_up = s.store.checkpoint("relay").await.unwrap();
         assert!(
             caught_up >= head,
