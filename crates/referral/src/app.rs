@@ -94,9 +94,93 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The reference data (districts, institutions, ladders).
+    pub fn reference(&self) -> &Arc<reference::ReferenceData> {
+        &self.reference
+    }
+
+    /// The catalogues the region grades with.
+    pub fn catalogues(&self) -> &Arc<scoring::Catalogues> {
+        &self.catalogues
+    }
+
+    /// The service's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The store (for tests and tools running beside the service).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Every HTTP route the service serves: ops (`/healthz`, `/readyz`, `/metrics`), the JSON
+    /// API of each component and the web UI, over the same store. Built by
+    /// [`Application::run_until_stopped`]; `referral demo` drives the same routes in process.
+    pub fn router(&self) -> axum::Router {
+        let followup = followup::FollowUpService::new(
+            self.store.clone(),
+            Arc::new(self.policy.follow_up.clone()),
+        );
+        let escalation = escalation::Escalation::new(
+            self.store.clone(),
+            &self.green_channel,
+            self.reference.clone(),
+            self.near_miss.clone(),
+        );
+        let review = review::ReviewService::new(
+            self.store.clone(),
+            self.review_policy.clone(),
+            Some(self.near_miss.clone()),
+        );
+        let api = intake::router(intake::IntakeState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            reference: self.reference.clone(),
+            catalogues: self.catalogues.clone(),
+        })
+        .merge(warning::http::router(warning::http::WarningState {
+            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
+            clock: self.clock.clone(),
+        }))
+        .merge(followup::http::router(followup::http::FollowUpState {
+            service: followup,
+            clock: self.clock.clone(),
+        }))
+        .merge(escalation::http::router(
+            escalation::http::EscalationState {
+                escalation,
+                clock: self.clock.clone(),
+            },
+        ))
+        .merge(review::http::router(review::http::ReviewState {
+            service: review,
+            clock: self.clock.clone(),
+        }));
+        let ui = web::router(web::WebState {
+            store: self.store.clone(),
+            api: api.clone(),
+            clock: self.clock.clone(),
+            reference: self.reference.clone(),
+            catalogues: self.catalogues.clone(),
+            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
+            settings: web::WebSettings {
+                session_ttl: time::Duration::hours(i64::from(self.config.web_session_hours)),
+                secure_cookies: self.config.web_secure_cookies,
+                display_offset: time::UtcOffset::from_hms(
+                    self.policy.follow_up.utc_offset_hours,
+                    0,
+                    0,
+                )
+                .unwrap_or(time::UtcOffset::UTC),
+            },
+        });
+        ops_router(OpsState {
+            store: self.store.clone(),
+            nats: self.nats.clone(),
+        })
+        .merge(api)
+        .merge(ui)
     }
 
     /// Serves until `shutdown` turns true, then stops every task and returns.
@@ -176,54 +260,7 @@ impl Application {
             )
             .run(shutdown.clone()),
         );
-        let api = intake::router(intake::IntakeState {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            reference: self.reference.clone(),
-            catalogues: self.catalogues.clone(),
-        })
-        .merge(warning::http::router(warning::http::WarningState {
-            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
-            clock: self.clock.clone(),
-        }))
-        .merge(followup::http::router(followup::http::FollowUpState {
-            service: followup.clone(),
-            clock: self.clock.clone(),
-        }))
-        .merge(escalation::http::router(
-            escalation::http::EscalationState {
-                escalation,
-                clock: self.clock.clone(),
-            },
-        ))
-        .merge(review::http::router(review::http::ReviewState {
-            service: review,
-            clock: self.clock.clone(),
-        }));
-        let ui = web::router(web::WebState {
-            store: self.store.clone(),
-            api: api.clone(),
-            clock: self.clock.clone(),
-            reference: self.reference.clone(),
-            catalogues: self.catalogues.clone(),
-            warning: warning::Warning::new(self.store.clone(), self.policy.clone()),
-            settings: web::WebSettings {
-                session_ttl: time::Duration::hours(i64::from(self.config.web_session_hours)),
-                secure_cookies: self.config.web_secure_cookies,
-                display_offset: time::UtcOffset::from_hms(
-                    self.policy.follow_up.utc_offset_hours,
-                    0,
-                    0,
-                )
-                .unwrap_or(time::UtcOffset::UTC),
-            },
-        });
-        let router = ops_router(OpsState {
-            store: self.store.clone(),
-            nats: self.nats.clone(),
-        })
-        .merge(api)
-        .merge(ui);
+        let router = self.router();
         let mut stop = shutdown.clone();
         tracing::info!(addr = %self.local_addr(), backend = eventstore::EventStore::backend(&self.store), "serving");
         axum::serve(self.listener, router)

@@ -28,6 +28,16 @@ struct Cli {
 enum Command {
     /// Run the service: relay, deadline scheduler, HTTP endpoints.
     Serve,
+    /// Run the service with the demo city: issue demo keys, load a generated history through
+    /// the service's own API (once per database), print the URL and the keys.
+    Demo {
+        /// Risk cards in the history.
+        #[arg(long, default_value_t = 600)]
+        cards: usize,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
     /// Create or update the database schema.
     Migrate,
     /// Audit the event log.
@@ -121,6 +131,15 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&config);
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Demo { cards, seed } => {
+            let app = Application::build(config, Arc::new(SystemClock)).await?;
+            let options = referral::demo::DemoOptions {
+                cards,
+                seed,
+                ..Default::default()
+            };
+            referral::demo::run(app, options, stop_on_signal()).await
+        }
         Command::Migrate => {
             let store = Store::connect(&config.database_url, Arc::new(SystemClock)).await?;
             store.migrate().await.context("migrating")?;
@@ -160,13 +179,18 @@ fn init_tracing(config: &Config) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     println!("referral listening on http://{}", app.local_addr());
+    app.run_until_stopped(stop_on_signal()).await
+}
+
+/// A shutdown flag that turns true on Ctrl-C or SIGTERM.
+fn stop_on_signal() -> watch::Receiver<bool> {
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         stop.send(true).ok();
     });
-    app.run_until_stopped(shutdown).await
+    shutdown
 }
 
 async fn shutdown_signal() {

@@ -348,7 +348,7 @@ impl<S: EventStore> Handler for Warning<S> {
                     }
                     e => e.into(),
                 })?;
-            tracing::warn!(case_id = %case, kind = ?alert.kind, alerts = d.events.len(), "event alert handled");
+            tracing::info!(case_id = %case, kind = ?alert.kind, alerts = d.events.len(), "event alert handled");
         }
         Ok(())
     }
