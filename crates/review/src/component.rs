@@ -9,8 +9,9 @@
 //! any order, or on two instances converges on the same documents: no handled marker is
 //! needed, and `referral replay` rebuilds them ([`ReviewService::rebuild`]).
 //!
-//! Collections: `review-facts` (key `<district>/<case>`, scope the district: one copy per
-//! district the case's facts name) and `review-due` (cases due for critical-case review: key
+//! Collections: `review-facts` (key `<district>:<year>/<case>`, scope `<district>:<year>`:
+//! one copy per district and MCH statistical year the case's facts name, so a district-year
+//! query reads only that year's women) and `review-due` (cases due for critical-case review: key
 //! `d:<district>/<case>` scope `d:<district>`, and `f:<institution>/<case>` scope
 //! `f:<institution>` for every institution involved).
 
@@ -83,6 +84,23 @@ pub struct Conclusion {
     pub pack_last_position: Option<i64>,
 }
 
+/// Every event of a case, in log order (read in pages of 1,000).
+pub async fn case_events<S: EventStore>(
+    store: &S,
+    case: &CaseId,
+) -> Result<Vec<Envelope>, StoreError> {
+    let mut out: Vec<Envelope> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.position);
+        let batch = store.read_case(case, after, 1000).await?;
+        let done = batch.len() < 1000;
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
 /// The review service over a store.
 #[derive(Clone)]
 pub struct ReviewService<S> {
@@ -122,27 +140,18 @@ impl<S: EventStore> ReviewService<S> {
 
     /// Every event of the case, in log order.
     pub async fn case_events(&self, case: &CaseId) -> Result<Vec<Envelope>, StoreError> {
-        let mut out: Vec<Envelope> = Vec::new();
-        loop {
-            let after = out.last().map_or(0, |e| e.position);
-            let batch = self.store.read_case(case, after, 1000).await?;
-            let done = batch.len() < 1000;
-            out.extend(batch);
-            if done {
-                return Ok(out);
-            }
-        }
+        case_events(&self.store, case).await
     }
 
     /// The document ops that make the case's documents reflect `facts`.
     pub fn documents(&self, facts: &CaseFacts) -> Vec<DocumentOp> {
         let mut ops = Vec::new();
         let body = serde_json::to_value(facts).unwrap_or_default();
-        for d in facts.districts() {
+        for scope in facts.district_years(&self.policy) {
             ops.push(DocumentOp::Put {
                 collection: FACTS.into(),
-                key: format!("{d}/{}", facts.case_id),
-                scope: d,
+                key: format!("{scope}/{}", facts.case_id),
+                scope,
                 body: body.clone(),
             });
         }
@@ -176,8 +185,12 @@ impl<S: EventStore> ReviewService<S> {
     pub async fn refresh(&self, case: &CaseId, checkpoint: Option<i64>) -> Result<(), ReviewError> {
         let events = self.case_events(case).await?;
         let facts = CaseFacts::fold(case.as_str(), &events);
-        if let Some(d) = facts.districts().iter().next() {
-            if let Some(doc) = self.store.document(FACTS, &format!("{d}/{case}")).await? {
+        if let Some(scope) = facts.district_years(&self.policy).iter().next() {
+            if let Some(doc) = self
+                .store
+                .document(FACTS, &format!("{scope}/{case}"))
+                .await?
+            {
                 if doc.body["as_of"].as_i64().unwrap_or(0) > facts.as_of {
                     return Ok(());
                 }
@@ -198,16 +211,29 @@ impl<S: EventStore> ReviewService<S> {
         Ok(())
     }
 
-    /// Facts documents of a district.
-    pub async fn district_facts(&self, district: &str) -> Result<Vec<CaseFacts>, ReviewError> {
-        let docs = self
-            .store
-            .documents(FACTS, Some(district), u32::MAX)
-            .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| serde_json::from_value(d.body).ok())
-            .collect())
+    /// Facts documents of a district with a fact in one of the statistical years the period
+    /// touches (a case in two of them comes twice; the indicators count it once).
+    pub async fn district_facts(
+        &self,
+        district: &str,
+        period: crate::Period,
+    ) -> Result<Vec<CaseFacts>, ReviewError> {
+        let (first, last) = (
+            self.policy.statistical_year_of(period.from),
+            self.policy.statistical_year_of(period.to),
+        );
+        let mut out = Vec::new();
+        for year in first..=last {
+            let docs = self
+                .store
+                .documents(FACTS, Some(&format!("{district}:{year}")), u32::MAX)
+                .await?;
+            out.extend(
+                docs.into_iter()
+                    .filter_map(|d| serde_json::from_value(d.body).ok()),
+            );
+        }
+        Ok(out)
     }
 
     /// Cases due for review in a scope (`d:<district>` or `f:<institution>`).

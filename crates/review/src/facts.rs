@@ -417,6 +417,41 @@ impl CaseFacts {
         d
     }
 
+    /// `<district>:<statistical year>` for every fact (the scopes of the facts documents).
+    pub fn district_years(&self, policy: &crate::ReviewPolicy) -> BTreeSet<String> {
+        let offset = policy.offset();
+        let year = |t: OffsetDateTime| policy.statistical_year_of(t.to_offset(offset).date());
+        let mut s = BTreeSet::new();
+        let mut add = |d: &str, t: OffsetDateTime| {
+            s.insert(format!("{d}:{}", year(t)));
+        };
+        for a in &self.assessments {
+            add(&a.district, a.at);
+        }
+        for a in &self.alerts {
+            if let Some(t) = a.due_at {
+                add(&a.district, t);
+            }
+        }
+        for m in &self.months {
+            if let Some(start) = crate::policy::month_start(&m.month) {
+                add(&m.district, start.midnight().assume_offset(offset));
+            }
+        }
+        for l in &self.lost {
+            add(&l.district, l.at);
+        }
+        for r in &self.referrals {
+            add(&r.district, r.opened_at);
+        }
+        if let Some(o) = &self.outcome {
+            if let Some(d) = &o.district {
+                add(d, o.at);
+            }
+        }
+        s
+    }
+
     /// Every institution involved: reporters, senders, centres.
     pub fn institutions(&self) -> BTreeSet<String> {
         self.reporters

@@ -469,7 +469,7 @@ async fn get_indicators(
     };
     let facts = s
         .service
-        .district_facts(d.as_str())
+        .district_facts(d.as_str(), period)
         .await
         .map_err(service_error)?;
     let ind = indicators::compute(

@@ -71,6 +71,16 @@ impl ReviewPolicy {
         UtcOffset::from_hms(self.utc_offset_hours, 0, 0).unwrap_or(UtcOffset::UTC)
     }
 
+    /// The statistical year (named by the year it ends in) a day falls in.
+    pub fn statistical_year_of(&self, d: Date) -> i32 {
+        let m = self.statistical_year_start_month;
+        if m == 1 || u8::from(d.month()) < m {
+            d.year()
+        } else {
+            d.year() + 1
+        }
+    }
+
     /// The statistical year named by the year it ends in.
     pub fn statistical_year(&self, year: i32) -> Option<Period> {
         let m = self.statistical_year_start_month;
@@ -211,6 +221,9 @@ mod tests {
         assert!(!y.contains(datetime!(2026-09-30 16:30 UTC), p.offset()));
         assert!(y.contains_month("2025-10") && y.contains_month("2026-09"));
         assert!(!y.contains_month("2026-10"));
+        assert_eq!(p.statistical_year_of(date!(2025 - 10 - 01)), 2026);
+        assert_eq!(p.statistical_year_of(date!(2026 - 09 - 30)), 2026);
+        assert_eq!(p.statistical_year_of(date!(2026 - 10 - 01)), 2027);
         assert_eq!(
             month_end("2026-12", p.offset()),
             Some(datetime!(2027-01-01 0:00 +08:00))

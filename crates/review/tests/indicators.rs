@@ -75,7 +75,7 @@ fn expected(
             if *d == D
                 && from <= first
                 && first <= to
-                && !(*closed && !*contacted)
+                && (!*closed || *contacted)
                 && (*contacted || ended)
             {
                 bump("follow_up", *contacted);
@@ -253,6 +253,35 @@ async fn indicators_match_an_independent_count_over_1200_women() {
         assert!(n > 10, "{key}: {n}");
         assert_eq!(g[key]["n"].as_u64(), Some(n), "{key}");
         assert_eq!(g[key]["minutes"].as_f64(), m, "{key}");
+    }
+
+    // A range over two statistical years reads both years' documents, counting each woman once.
+    let (wide_from, wide_to) = (date!(2025 - 07 - 01), date!(2026 - 12 - 31));
+    let wide = expected(&women, wide_from, wide_to, now);
+    let (_, got) = w
+        .json(
+            "GET",
+            &format!("/v1/indicators/{D}?from=2025-07-01&to=2026-12-31"),
+            &reviewer,
+            None,
+        )
+        .await;
+    for key in [
+        "high_risk_management",
+        "on_time_reporting",
+        "follow_up",
+        "red_share",
+    ] {
+        let (num, den) = wide[key];
+        assert_eq!(
+            (
+                got[key]["numerator"].as_u64(),
+                got[key]["denominator"].as_u64()
+            ),
+            (Some(num), Some(den)),
+            "{key} over two years"
+        );
+        assert!(den > exp[key].1, "{key}: the wider range holds more");
     }
 
     // CSV: the same numbers.
