@@ -221,17 +221,10 @@ async fn verify(config: Config, batch: u32) -> anyhow::Result<()> {
 
 async fn verify_case(config: Config, case: &str) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, Arc::new(SystemClock)).await?;
-    let policy = review::ReviewPolicy::load(config.review_file())?;
-    let service = review::ReviewService::new(store.clone(), Arc::new(policy), None);
     let case = contracts::CaseId::parse(case)?;
-    let positions: Vec<i64> = service
-        .case_events(&case)
+    let report = review::verify::verify_case(&store, &case)
         .await?
-        .iter()
-        .map(|e| e.position)
-        .collect();
-    anyhow::ensure!(!positions.is_empty(), "no events of case {case}");
-    let report = review::verify::coverage(&store, &positions).await?;
+        .with_context(|| format!("no events of case {case}"))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     match report.first_bad {
         None => {

@@ -108,3 +108,68 @@ fn catalogue_check_accepts_the_default_region_and_names_a_bad_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn verify_one_case_names_its_changed_row_and_passes_another() {
+    let db = testkit::SqliteFile::create().unwrap();
+    assert!(referral(&db.url, &["migrate"]).status.success());
+    let store = Store::connect(
+        &db.url,
+        Arc::new(ManualClock::new(datetime!(2026-01-01 0:00 UTC))),
+    )
+    .await
+    .unwrap();
+    // Positions 1–5: case c-2; 6–15: case c-1.
+    for n in 0..15 {
+        let case = if n < 5 { "c-2" } else { "c-1" };
+        let e = NewEvent {
+            event_id: uuid::Uuid::new_v4(),
+            stream_id: StreamId::parse(format!("s-{case}")).unwrap(),
+            case_id: Some(contracts::CaseId::parse(case).unwrap()),
+            event_type: "Counted".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "n": n }),
+            metadata: Metadata::system("test"),
+            occurred_at: datetime!(2026-01-01 0:00 UTC),
+        };
+        store
+            .commit(Commit::append(
+                e.stream_id.clone(),
+                ExpectedVersion::Any,
+                vec![e],
+            ))
+            .await
+            .unwrap();
+    }
+    let out = referral(&db.url, &["audit", "verify", "--case", "c-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("case c-1 verifies: 10 events, positions 6–15"));
+
+    let Store::Sqlite(s) = &store else {
+        unreachable!()
+    };
+    sqlx::query("DROP TRIGGER events_no_update")
+        .execute(s.writer())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET payload = '{\"n\":1000}' WHERE position = 10")
+        .execute(s.writer())
+        .await
+        .unwrap();
+    let out = referral(&db.url, &["audit", "verify", "--case", "c-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("case c-1: first bad position 10"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = referral(&db.url, &["audit", "verify", "--case", "c-2"]);
+    assert!(out.status.success(), "the other case's rows are untouched");
+    let out = referral(&db.url, &["audit", "verify", "--case", "c-9"]);
+    assert!(!out.status.success(), "no such case");
+}

@@ -83,6 +83,23 @@ pub struct Conclusion {
     pub pack_last_position: Option<i64>,
 }
 
+/// Every event of a case, in log order (read in pages of 1,000).
+pub async fn case_events<S: EventStore>(
+    store: &S,
+    case: &CaseId,
+) -> Result<Vec<Envelope>, StoreError> {
+    let mut out: Vec<Envelope> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.position);
+        let batch = store.read_case(case, after, 1000).await?;
+        let done = batch.len() < 1000;
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
 /// The review service over a store.
 #[derive(Clone)]
 pub struct ReviewService<S> {
@@ -122,16 +139,7 @@ impl<S: EventStore> ReviewService<S> {
 
     /// Every event of the case, in log order.
     pub async fn case_events(&self, case: &CaseId) -> Result<Vec<Envelope>, StoreError> {
-        let mut out: Vec<Envelope> = Vec::new();
-        loop {
-            let after = out.last().map_or(0, |e| e.position);
-            let batch = self.store.read_case(case, after, 1000).await?;
-            let done = batch.len() < 1000;
-            out.extend(batch);
-            if done {
-                return Ok(out);
-            }
-        }
+        case_events(&self.store, case).await
     }
 
     /// The document ops that make the case's documents reflect `facts`.

@@ -86,6 +86,23 @@ pub async fn coverage<S: EventStore>(store: &S, positions: &[i64]) -> Result<Cov
     })
 }
 
+/// Checks every row of a case (see the module docs): what `referral audit verify --case`
+/// runs. `None` when the case has no events.
+pub async fn verify_case<S: EventStore>(
+    store: &S,
+    case: &contracts::CaseId,
+) -> Result<Option<Coverage>, StoreError> {
+    let positions: Vec<i64> = crate::component::case_events(store, case)
+        .await?
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    coverage(store, &positions).await.map(Some)
+}
+
 /// The rows at `p − 1`, `p` and `p + 1` (up to the head) for every `p`, read in runs.
 async fn rows_around<S: EventStore>(
     store: &S,

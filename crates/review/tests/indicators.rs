@@ -75,7 +75,7 @@ fn expected(
             if *d == D
                 && from <= first
                 && first <= to
-                && !(*closed && !*contacted)
+                && (!*closed || *contacted)
                 && (*contacted || ended)
             {
                 bump("follow_up", *contacted);
