@@ -107,6 +107,10 @@ async fn scenario() {
         "the outcome shows in the row: {after}"
     );
     b.screenshot("06-worklist-recorded").await;
+    // The same page at a tablet's width (below 800 px the tables reflow into blocks).
+    b.resize(820, 1180).await;
+    b.screenshot("06b-worklist-tablet").await;
+    b.resize(1280, 900).await;
 
     // The registers.
     b.goto(&svc.url("/registers/high-risk")).await;
