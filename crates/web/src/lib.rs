@@ -109,6 +109,8 @@ pub struct Ctx {
     pub path: String,
     /// The session, when signed in.
     pub session: Option<Session>,
+    /// The signed-in institution's name (reference data), in the page's language.
+    pub who: Option<String>,
 }
 
 impl Ctx {
@@ -140,10 +142,19 @@ where
             })?,
             None => None,
         };
+        let who = session.as_ref().map(|s| {
+            let code = &s.principal.institution;
+            match state.reference.institution(code) {
+                Some(i) if lang == Lang::Zh => i.name_zh.clone(),
+                Some(i) => i.name_en.clone(),
+                None => code.to_string(),
+            }
+        });
         Ok(Ctx {
             lang,
             path: parts.uri.path().to_owned(),
             session,
+            who,
         })
     }
 }

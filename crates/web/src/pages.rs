@@ -100,7 +100,7 @@ fn page(ctx: &Ctx, title: &str, notice: Option<Msg>, body: Markup) -> Markup {
                     div.right {
                         a lang=(other.tag()) href={ (ctx.path) "?lang=" (other.code()) } { (Msg::SwitchLang.text(lang)) }
                         @if let Some(s) = &ctx.session {
-                            span.who { (Msg::SignedInAs.text(lang)) ": " (s.principal.institution) }
+                            span.who { (Msg::SignedInAs.text(lang)) ": " (ctx.who.as_deref().unwrap_or(s.principal.institution.as_str())) }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
                                 button type="submit" { (Msg::SignOut.text(lang)) }
@@ -167,6 +167,7 @@ pub fn error_page(
         lang,
         path: "/".into(),
         session: None,
+        who: None,
     };
     let body = html! {
         p.error role="alert" { "⚠ " (message.text(lang)) }

@@ -107,6 +107,10 @@ async fn scenario() {
         "the outcome shows in the row: {after}"
     );
     b.screenshot("06-worklist-recorded").await;
+    // The same page at a tablet's width (below 800 px the tables reflow into blocks).
+    b.resize(820, 1180).await;
+    b.screenshot("06b-worklist-tablet").await;
+    b.resize(1280, 900).await;
 
     // The registers.
     b.goto(&svc.url("/registers/high-risk")).await;
@@ -136,12 +140,23 @@ async fn scenario() {
     .await;
     assert_eq!(opened.status, 201, "{}", opened.body);
     let referral = opened.json()["referral_id"].as_str().unwrap().to_owned();
+    // Twelve minutes later (within the 15-minute acceptance deadline) the centre looks.
+    svc.clock.advance(time::Duration::minutes(12));
     b.goto(&svc.url("/signin")).await;
     b.type_into("#key", &centre).await;
     b.click("form.card button[type=submit]").await;
     b.wait_url("/referrals").await;
     let card = format!("article[data-referral='{referral}']");
-    assert!(b.text(&card).await.contains("待接收"));
+    let waiting = b.text(&card).await;
+    assert!(waiting.contains("待接收"), "{waiting}");
+    assert!(
+        waiting.contains("已发起 12 分钟"),
+        "time since opening: {waiting}"
+    );
+    assert!(
+        waiting.contains("剩余 3 分钟"),
+        "time to the acceptance deadline: {waiting}"
+    );
     b.screenshot("09-referrals").await;
     b.type_into(&format!("{card} input[name=receiving_doctor]"), "赵主任")
         .await;

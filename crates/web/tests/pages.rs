@@ -91,6 +91,15 @@ async fn scenario() {
     })
     .await;
     let alert_id = inbox["alerts"][0]["alert_id"].as_str().unwrap().to_owned();
+    // A second woman's card arrives two days after her assessment: her alert is born overdue.
+    let mut late = common::orange_card("PG-2", "林某某", 6);
+    late["assessed_at"] = json!("2026-03-07T00:00:00+08:00");
+    let posted = api(svc.addr, "POST", "/v1/risk-cards", &hospital, Some(&late)).await;
+    assert_eq!(posted.status, 202, "{}", posted.body);
+    poll(svc.addr, "/v1/alerts", &office, |v| {
+        v["alerts"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
     let worklist = poll(svc.addr, "/v1/worklists/430103/2026-03", &office, |v| {
         v["rows"].as_array().is_some_and(|r| !r.is_empty())
     })
@@ -176,6 +185,29 @@ async fn scenario() {
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let csrf = hidden(&page.body, "csrf").unwrap();
     assert!(page.body.contains(&alert_id));
+    // Overdue first, marked by more than colour, with the time as text.
+    let rows: Vec<(bool, Option<String>, String)> = {
+        // (scraper's documents are not Send: parsed and dropped between awaits)
+        let doc = Html::parse_document(&page.body);
+        doc.select(&Selector::parse("tr[data-alert]").unwrap())
+            .map(|r| {
+                (
+                    r.value().classes().any(|c| c == "overdue"),
+                    r.value().attr("data-alert").map(str::to_owned),
+                    r.text().collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].0, "the overdue row is marked");
+    assert!(
+        rows[0].2.contains("⚠ 已超期 10 小时") && rows[0].2.contains("迟报"),
+        "{}",
+        rows[0].2
+    );
+    assert_eq!(rows[1].1.as_deref(), Some(alert_id.as_str()));
+    assert!(rows[1].2.contains("剩余 47 小时"), "{}", rows[1].2);
 
     // Accessibility basics on every page the officer and the centre use.
     for path in [
@@ -289,9 +321,16 @@ async fn scenario() {
     let forged = mine.post("/signout", &[("csrf", "0")]).await;
     assert_eq!(forged.status, 403);
     let still = api(svc.addr, "GET", "/v1/alerts", &office, None).await;
+    let still = still.json();
+    let ours = still["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["alert_id"] == json!(alert_id))
+        .cloned();
     assert_eq!(
-        still.json()["alerts"][0]["status"],
-        "open",
+        ours.map(|a| a["status"].clone()),
+        Some(json!("open")),
         "nothing was acknowledged"
     );
     let ack = mine

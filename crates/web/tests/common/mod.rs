@@ -590,6 +590,16 @@ impl Browser {
             .to_owned()
     }
 
+    /// Resizes the window (e.g. to a tablet's 820 × 1180).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(&json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     /// Saves a PNG screenshot of the page; returns its path.
     pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         use base64::Engine;
