@@ -109,6 +109,10 @@ messages! {
     ReportedLate => "迟报", "Reported late";
     KindNew => "新预警", "New";
     KindCopy => "抄送", "Copy";
+    KindTransferIn => "转入", "Moved in";
+    KindEscalation => "逾期上报", "Escalated (overdue)";
+    KindDeath => "孕产妇死亡报告", "Maternal death report";
+    KindLost => "失访", "Lost to follow-up";
     KindOther => "预警", "Alert";
     Infectious => "传染病（紫色）", "Infectious (purple)";
     GreenL => "绿色", "Green";

@@ -537,6 +537,10 @@ fn alert_kind(kind: Option<&str>, lang: Lang) -> &'static str {
     match kind {
         Some("assessment") => Msg::KindNew,
         Some("copy") => Msg::KindCopy,
+        Some("transfer_in") => Msg::KindTransferIn,
+        Some("escalation") => Msg::KindEscalation,
+        Some("maternal_death") => Msg::KindDeath,
+        Some("lost_to_follow_up") => Msg::KindLost,
         _ => Msg::KindOther,
     }
     .text(lang)
