@@ -192,13 +192,21 @@ async fn run() {
     }
     let docs = w
         .store
-        .documents(review::component::FACTS, Some(D), u32::MAX)
+        .documents(
+            review::component::FACTS,
+            Some(&format!("{D}:2026")),
+            u32::MAX,
+        )
         .await
         .unwrap()
         .len();
     let (dp50, dp99) = latency(10, || async {
         w.store
-            .documents(review::component::FACTS, Some(D), u32::MAX)
+            .documents(
+                review::component::FACTS,
+                Some(&format!("{D}:2026")),
+                u32::MAX,
+            )
             .await
             .unwrap();
     })
