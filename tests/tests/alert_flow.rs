@@ -3,86 +3,32 @@
 //! B's inbox shows the alert due 48 h after the assessment, A's office sees the copy, a
 //! subscriber on `referral.430103.>` receives it; B acknowledges; nothing becomes overdue.
 
-use contracts::{DistrictCode, InstitutionCode, ManualClock};
+mod common;
+use common::*;
+
+use contracts::ManualClock;
 use edge::Role;
 use eventstore::EventStore;
 use futures::StreamExt;
-use referral::{Application, Config};
+use referral::Application;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use time::macros::datetime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-
-async fn http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let status = buf[9..12].parse().unwrap();
-    let raw = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    // Chunked bodies: take the JSON between the first '{' and the last '}'.
-    let json = match (raw.find('{'), raw.rfind('}')) {
-        (Some(a), Some(b)) => serde_json::from_str(&raw[a..=b]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, json)
-}
-
-fn resident_id(first17: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn card_in_a_for_a_woman_in_b_reaches_b_and_is_acknowledged() {
     let nats = testkit::NatsServer::start().unwrap();
     let db = testkit::SqliteFile::create().unwrap();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let config = Config {
-        database_url: db.url.clone(),
-        nats_url: nats.url(),
-        http_addr: "127.0.0.1:0".into(),
-        scheduler_interval_ms: 20,
-        region_file: format!("{root}/config/regions/default.toml"),
-        reference_file: format!("{root}/config/reference/demo-city.toml"),
-        near_miss_file: format!("{root}/config/catalogues/near-miss/who-2011.toml"),
-        ..Config::default()
-    };
+    let config = service_config(nats.url(), db.url.clone());
     let clock = ManualClock::new(datetime!(2026-03-09 02:00 UTC));
     let app = Application::build(config, Arc::new(clock.clone()))
         .await
         .unwrap();
     let addr = app.local_addr();
     let store = app.store().clone();
-    let key = |role, inst: &str, d: &str| {
-        let store = store.clone();
-        let (inst, d) = (
-            InstitutionCode::parse(inst).unwrap(),
-            DistrictCode::parse(d).unwrap(),
-        );
-        async move { edge::issue_key(&store, role, inst, d).await.unwrap().1 }
-    };
+    let key = |role, inst: &'static str, d: &'static str| common::key(&store, role, inst, d);
     let hospital_a = key(Role::Hospital, "H430102-01", "430102").await;
     let office_a = key(Role::DistrictOffice, "MCH430102", "430102").await;
     let office_b = key(Role::DistrictOffice, "MCH430103", "430103").await;

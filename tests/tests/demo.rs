@@ -4,13 +4,16 @@
 //! worklists have calls, the rescue centres have referrals; the database is marked loaded;
 //! issuing demo keys again revokes the previous ones.
 
+mod common;
+use common::*;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use contracts::ManualClock;
 use edge::Role;
 use http_body_util::BodyExt;
 use referral::demo::{self, DemoOptions};
-use referral::{Application, Config};
+use referral::Application;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,17 +40,7 @@ async fn get(router: &axum::Router, uri: &str, key: &str) -> (StatusCode, Value)
 async fn the_demo_history_goes_through_the_service_and_fills_every_board() {
     let nats = testkit::NatsServer::start().unwrap();
     let db = testkit::SqliteFile::create().unwrap();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let config = Config {
-        database_url: db.url.clone(),
-        nats_url: nats.url(),
-        http_addr: "127.0.0.1:0".into(),
-        scheduler_interval_ms: 20,
-        region_file: format!("{root}/config/regions/default.toml"),
-        reference_file: format!("{root}/config/reference/demo-city.toml"),
-        near_miss_file: format!("{root}/config/catalogues/near-miss/who-2011.toml"),
-        ..Config::default()
-    };
+    let config = service_config(nats.url(), db.url.clone());
     let clock = ManualClock::new(datetime!(2026-11-20 02:00 UTC));
     let app = Application::build(config, Arc::new(clock.clone()))
         .await

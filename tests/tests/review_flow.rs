@@ -4,54 +4,17 @@
 //! are read over HTTP; a reviewer records a conclusion and the district's half-year review
 //! list shows it once the consumer has seen `CaseReviewed`.
 
-use contracts::{DistrictCode, InstitutionCode, ManualClock};
+mod common;
+use common::*;
+
+use contracts::ManualClock;
 use edge::Role;
-use referral::{Application, Config};
+use referral::Application;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use time::macros::datetime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-
-async fn http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let buf = String::from_utf8_lossy(&buf).into_owned();
-    let status = buf[9..12].parse().unwrap();
-    let raw = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    let json = match (raw.find('{'), raw.rfind('}')) {
-        (Some(a), Some(b)) => serde_json::from_str(&raw[a..=b]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, json)
-}
-
-fn resident_id(first17: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
 
 async fn eventually(
     addr: std::net::SocketAddr,
@@ -74,31 +37,14 @@ async fn eventually(
 async fn a_critical_card_reaches_indicators_pack_and_review_list() {
     let nats = testkit::NatsServer::start().unwrap();
     let db = testkit::SqliteFile::create().unwrap();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let config = Config {
-        database_url: db.url.clone(),
-        nats_url: nats.url(),
-        http_addr: "127.0.0.1:0".into(),
-        scheduler_interval_ms: 20,
-        region_file: format!("{root}/config/regions/default.toml"),
-        reference_file: format!("{root}/config/reference/demo-city.toml"),
-        near_miss_file: format!("{root}/config/catalogues/near-miss/who-2011.toml"),
-        ..Config::default()
-    };
+    let config = service_config(nats.url(), db.url.clone());
     let clock = ManualClock::new(datetime!(2026-03-09 02:00 UTC));
     let app = Application::build(config, Arc::new(clock.clone()))
         .await
         .unwrap();
     let addr = app.local_addr();
     let store = app.store().clone();
-    let key = |role, inst: &str, d: &str| {
-        let store = store.clone();
-        let (inst, d) = (
-            InstitutionCode::parse(inst).unwrap(),
-            DistrictCode::parse(d).unwrap(),
-        );
-        async move { edge::issue_key(&store, role, inst, d).await.unwrap().1 }
-    };
+    let key = |role, inst: &'static str, d: &'static str| common::key(&store, role, inst, d);
     let hospital = key(Role::Hospital, "H430103-01", "430103").await;
     let reviewer = key(Role::Reviewer, "MCH430103", "430103").await;
     let centre = key(Role::RescueCentre, "RC430103", "430103").await;

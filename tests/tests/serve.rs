@@ -1,9 +1,12 @@
 //! `referral serve` end to end: built as `main` builds it, on a free port, against a real
 //! nats-server and real SQLite and PostgreSQL databases.
 
+mod common;
+use common::service_config;
+
 use contracts::{derive_event_id, ManualClock, Metadata, NewEvent, StreamId};
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion};
-use referral::{Application, Config};
+use referral::Application;
 use std::sync::Arc;
 use std::time::Duration;
 use time::macros::datetime;
@@ -29,28 +32,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 async fn serve_relays_and_fires(database_url: String) {
     let nats = testkit::NatsServer::start().unwrap();
-    let config = Config {
-        database_url,
-        nats_url: nats.url(),
-        http_addr: "127.0.0.1:0".into(),
-        scheduler_interval_ms: 20,
-        region_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/regions/default.toml"
-        )
-        .into(),
-        reference_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/reference/demo-city.toml"
-        )
-        .into(),
-        near_miss_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/catalogues/near-miss/who-2011.toml"
-        )
-        .into(),
-        ..Config::default()
-    };
+    let config = service_config(nats.url(), database_url);
     let clock = ManualClock::new(datetime!(2026-05-01 00:00 UTC));
     let app = Application::build(config, Arc::new(clock.clone()))
         .await
@@ -151,28 +133,7 @@ async fn a_card_becomes_an_alert_in_the_residence_district() {
     };
     let nats = testkit::NatsServer::start().unwrap();
     let db = testkit::SqliteFile::create().unwrap();
-    let config = Config {
-        database_url: db.url.clone(),
-        nats_url: nats.url(),
-        http_addr: "127.0.0.1:0".into(),
-        scheduler_interval_ms: 20,
-        region_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/regions/default.toml"
-        )
-        .into(),
-        reference_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/reference/demo-city.toml"
-        )
-        .into(),
-        near_miss_file: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/catalogues/near-miss/who-2011.toml"
-        )
-        .into(),
-        ..Config::default()
-    };
+    let config = service_config(nats.url(), db.url.clone());
     let clock = ManualClock::new(datetime!(2026-05-01 02:00 UTC));
     let app = Application::build(config, Arc::new(clock)).await.unwrap();
     let store = app.store().clone();
