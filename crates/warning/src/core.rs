@@ -276,26 +276,39 @@ fn raise(
     };
     d.push(id, &alert, ra.received_at.max(ra.assessed_at), district);
     if let (Some(due), Some(h)) = (due_at, deadline_hours) {
-        // A card that arrives after its deadline still gives the office its full window from
-        // arrival; the alert stays marked `reported_late` for the indicator.
-        let fire_at = if late {
-            ra.received_at + Duration::hours(i64::from(h))
-        } else {
-            due
-        };
-        let overdue = DistrictAlertOverdue {
-            alert_id: id,
-            case_id: ra.case_id.clone(),
-            district: district.clone(),
-            due_at: fire_at,
-            escalate_to: district.parent(),
-        };
-        d.arm.push(ArmDeadline {
-            deadline_id: deadline_id(id),
-            due_at: fire_at,
-            event: decided(derive_event_id(id, "overdue"), &overdue, fire_at, district),
-        });
+        arm_overdue(d, id, &ra.case_id, district, due, ra.received_at, h);
     }
+}
+
+/// Arms an alert's acknowledgement deadline. A report that arrives after `due` still gives
+/// the office its full window (`hours`) from arrival; the alert stays marked
+/// `reported_late` for the indicator.
+fn arm_overdue(
+    d: &mut Decision,
+    id: Uuid,
+    case: &CaseId,
+    district: &DistrictCode,
+    due: OffsetDateTime,
+    received_at: OffsetDateTime,
+    hours: u32,
+) {
+    let fire_at = if received_at > due {
+        received_at + Duration::hours(i64::from(hours))
+    } else {
+        due
+    };
+    let overdue = DistrictAlertOverdue {
+        alert_id: id,
+        case_id: case.clone(),
+        district: district.clone(),
+        due_at: fire_at,
+        escalate_to: district.parent(),
+    };
+    d.arm.push(ArmDeadline {
+        deadline_id: deadline_id(id),
+        due_at: fire_at,
+        event: decided(derive_event_id(id, "overdue"), &overdue, fire_at, district),
+    });
 }
 
 /// An assessment arrived (`cause` is the `RiskAssessed` event's id).
@@ -486,24 +499,7 @@ pub fn on_event_alert(
         related_alert: None,
     };
     d.push(id, &raised, alert.received_at.max(alert.at), &district);
-    // Like an assessment alert: a late report still gives the office its full window.
-    let fire_at = if late {
-        alert.received_at + Duration::hours(i64::from(hours))
-    } else {
-        due
-    };
-    let overdue = DistrictAlertOverdue {
-        alert_id: id,
-        case_id: case.clone(),
-        district: district.clone(),
-        due_at: fire_at,
-        escalate_to: district.parent(),
-    };
-    d.arm.push(ArmDeadline {
-        deadline_id: deadline_id(id),
-        due_at: fire_at,
-        event: decided(derive_event_id(id, "overdue"), &overdue, fire_at, &district),
-    });
+    arm_overdue(&mut d, id, case, &district, due, alert.received_at, hours);
     Ok(d)
 }
 
