@@ -9,6 +9,12 @@
 //!
 //! Unknown event types are the handler's call; the policy of this service is to ack and
 //! skip them (a newer producer may add types an older consumer does not know).
+//!
+//! A consumer handles several messages at once, in lanes: every message of one case goes
+//! to the same lane (a hash of its case id, or of its stream id when it has no case), and a
+//! lane handles its messages one at a time, in the order they arrived. So one case's events
+//! are handled in order, as with a single lane, while other cases' events proceed beside
+//! them and their commits share the store's group transactions.
 
 use crate::setup::BusError;
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, AckKind};
@@ -16,9 +22,11 @@ use contracts::{Envelope, STREAM_NAME};
 use eventstore::{DeadLetter, EventStore};
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// Why a handler could not handle a message.
@@ -92,10 +100,17 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Unacked messages in flight at most.
     pub max_ack_pending: i64,
+    /// Messages handled at once, each case's in order (see the module docs); 1 handles one
+    /// message at a time.
+    pub lanes: usize,
 }
 
+/// Messages queued per lane before the consumer stops pulling.
+const LANE_DEPTH: usize = 32;
+
 impl ConsumerConfig {
-    /// Defaults: 6 deliveries, back-off 1 s, 5 s, 30 s, 2 min, 5 min; ack wait 30 s.
+    /// Defaults: 6 deliveries, back-off 1 s, 5 s, 30 s, 2 min, 5 min; ack wait 30 s;
+    /// 1,000 unacked messages; 8 lanes.
     pub fn new(durable: impl Into<String>, filter_subject: impl Into<String>) -> Self {
         Self {
             durable: durable.into(),
@@ -104,7 +119,14 @@ impl ConsumerConfig {
             backoff: [1, 5, 30, 120, 300].map(Duration::from_secs).to_vec(),
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 1000,
+            lanes: 8,
         }
+    }
+
+    /// The same consumer with `lanes` lanes.
+    pub fn with_lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes.max(1);
+        self
     }
 
     fn delay_after(&self, delivered: i64) -> Duration {
@@ -180,13 +202,19 @@ impl<S: EventStore, H: Handler> Consumer<S, H> {
 
     /// Handles one message and acks, naks or terminates it.
     pub async fn process(&self, msg: &jetstream::Message) -> Disposition {
+        self.process_parsed(msg, parse(msg)).await
+    }
+
+    /// [`Consumer::process`] for a message whose payload was parsed already.
+    async fn process_parsed(
+        &self,
+        msg: &jetstream::Message,
+        parsed: Result<Envelope, String>,
+    ) -> Disposition {
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-        let envelope: Envelope = match serde_json::from_slice(&msg.payload) {
+        let envelope = match parsed {
             Ok(e) => e,
-            Err(e) => {
-                let reason = format!("not an event envelope: {e}");
-                return self.dead_letter(msg, None, delivered, reason).await;
-            }
+            Err(reason) => return self.dead_letter(msg, None, delivered, reason).await,
         };
         let span = tracing::info_span!(
             "handle",
@@ -256,7 +284,41 @@ impl<S: EventStore, H: Handler> Consumer<S, H> {
     }
 
     /// Consumes until `shutdown` turns true, re-binding after errors (server restarts).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Each lane finishes the message it is handling; messages still queued are not acked
+    /// and come back on the next start.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let me = Arc::new(self);
+        let mut lanes = Vec::with_capacity(me.config.lanes.max(1));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..me.config.lanes.max(1) {
+            let (tx, mut rx) =
+                mpsc::channel::<(jetstream::Message, Result<Envelope, String>)>(LANE_DEPTH);
+            lanes.push(tx);
+            let me = Arc::clone(&me);
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                while !*stop.borrow() {
+                    let next = tokio::select! {
+                        biased;
+                        _ = stop.changed() => break,
+                        next = rx.recv() => next,
+                    };
+                    let Some((msg, parsed)) = next else { break };
+                    me.process_parsed(&msg, parsed).await;
+                }
+            });
+        }
+        me.pull(&lanes, shutdown).await;
+        drop(lanes);
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Pulls messages and hands each to its case's lane, until `shutdown` turns true.
+    async fn pull(
+        &self,
+        lanes: &[mpsc::Sender<(jetstream::Message, Result<Envelope, String>)>],
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut backoff = Duration::from_millis(200);
         while !*shutdown.borrow() {
             let mut messages = match self.durable().await {
@@ -279,7 +341,12 @@ impl<S: EventStore, H: Handler> Consumer<S, H> {
                 };
                 match next {
                     Some(Ok(msg)) => {
-                        self.process(&msg).await;
+                        let parsed = parse(&msg);
+                        let lane = &lanes[lane_of(parsed.as_ref().ok(), lanes.len())];
+                        tokio::select! {
+                            sent = lane.send((msg, parsed)) => if sent.is_err() { return },
+                            _ = shutdown.changed() => return,
+                        }
                     }
                     Some(Err(e)) => {
                         tracing::warn!(consumer = %self.config.durable, error = %e, "consumer stream error");
@@ -295,5 +362,54 @@ impl<S: EventStore, H: Handler> Consumer<S, H> {
                 }
             }
         }
+    }
+}
+
+/// A message's envelope, or why it is not one.
+fn parse(msg: &jetstream::Message) -> Result<Envelope, String> {
+    serde_json::from_slice(&msg.payload).map_err(|e| format!("not an event envelope: {e}"))
+}
+
+/// The lane of an event: by case, else by stream (lane 0 for what is not an event).
+fn lane_of(envelope: Option<&Envelope>, lanes: usize) -> usize {
+    let Some(e) = envelope else { return 0 };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match &e.case_id {
+        Some(case) => case.as_str().hash(&mut h),
+        None => e.stream_id.as_str().hash(&mut h),
+    }
+    usize::try_from(h.finish() % lanes.max(1) as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_case_always_takes_one_lane_and_cases_spread() {
+        let event = |case: &str, stream: &str| -> Envelope {
+            serde_json::from_value(serde_json::json!({
+                "event_id": uuid::Uuid::new_v4(),
+                "stream_id": stream,
+                "case_id": case,
+                "event_type": "T",
+                "schema_version": 1,
+                "position": 1,
+                "version": 1,
+                "payload": {},
+                "metadata": {"component": "t"},
+                "occurred_at": "2026-03-01T00:00:00Z",
+                "recorded_at": "2026-03-01T00:00:00Z",
+            }))
+            .expect("an envelope")
+        };
+        let a = lane_of(Some(&event("woman-a", "assessment-woman-a")), 8);
+        assert_eq!(a, lane_of(Some(&event("woman-a", "warning-woman-a")), 8));
+        let used: std::collections::BTreeSet<usize> = (0..200)
+            .map(|i| lane_of(Some(&event(&format!("woman-{i}"), "s-x")), 8))
+            .collect();
+        assert_eq!(used.len(), 8, "200 cases use every lane");
+        assert!((0..50).all(|i| lane_of(Some(&event(&format!("woman-{i}"), "s-x")), 1) == 0));
+        assert_eq!(lane_of(None, 8), 0);
     }
 }

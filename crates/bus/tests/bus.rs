@@ -394,3 +394,95 @@ async fn a_foreign_stream_of_the_same_name_is_refused_clearly() {
         .unwrap_err();
     assert!(err.to_string().contains("instead of referral.>"), "{err}");
 }
+
+/// What a [`Recorder`] saw: the order it handled each case's events in, and how many it
+/// handled at once at most.
+#[derive(Default)]
+struct Record {
+    order: Mutex<Vec<(String, u64)>>,
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// A handler that takes a little time per event and records into a shared [`Record`].
+struct Recorder(Arc<Record>);
+
+impl Handler for Recorder {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        let r = &self.0;
+        let now = r.now.fetch_add(1, Ordering::SeqCst) + 1;
+        r.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let case = event
+            .case_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let n = event.payload["n"].as_u64().unwrap_or(u64::MAX);
+        r.order.lock().unwrap().push((case, n));
+        r.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// With lanes, events of different cases are handled side by side and each case's in
+/// order; with one lane, one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_keep_each_case_in_order_and_run_cases_side_by_side() {
+    let w = world().await;
+    for n in 0..240u64 {
+        let mut e = counted(n);
+        e.case_id = Some(CaseId::parse(format!("case-{}", n % 12)).unwrap());
+        e.stream_id = StreamId::parse(format!("src-{}", n % 12)).unwrap();
+        w.store
+            .commit(Commit::append(
+                e.stream_id.clone(),
+                ExpectedVersion::Any,
+                vec![e],
+            ))
+            .await
+            .unwrap();
+    }
+    let relay = Relay::new(w.store.clone(), w.js.clone());
+    while relay.step().await.unwrap().is_some() {}
+    for lanes in [4, 1] {
+        let record = Arc::new(Record::default());
+        let consumer = Consumer::new(
+            w.store.clone(),
+            w.js.clone(),
+            fast_config(&format!("lanes-{lanes}")).with_lanes(lanes),
+            Recorder(Arc::clone(&record)),
+        );
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(consumer.run(shutdown));
+        for _ in 0..600 {
+            if record.order.lock().unwrap().len() >= 240 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let order = record.order.lock().unwrap().clone();
+        assert_eq!(order.len(), 240, "{lanes} lanes: every event handled once");
+        for case in 0..12 {
+            let seen: Vec<u64> = order
+                .iter()
+                .filter(|(c, _)| *c == format!("case-{case}"))
+                .map(|(_, n)| *n)
+                .collect();
+            let want: Vec<u64> = (0..240).filter(|n| n % 12 == case).collect();
+            assert_eq!(seen, want, "{lanes} lanes: case-{case} in order");
+        }
+        let most = record.most.load(Ordering::SeqCst);
+        if lanes == 1 {
+            assert_eq!(most, 1, "one lane handles one event at a time");
+        } else {
+            assert!(
+                most > 1,
+                "{lanes} lanes handle cases side by side (at most {most})"
+            );
+            assert!(most <= lanes, "never more than one event per lane ({most})");
+        }
+    }
+}

@@ -2,6 +2,14 @@
 //! handful of SQL statements a backend supplies inside one open transaction. The order of
 //! work is the store's main invariant: everything else first, the log head locked last,
 //! then the events inserted and the head moved, then commit.
+//!
+//! Commits are grouped ([`group_commit`]): while one transaction commits, the commits that
+//! arrive queue up, and the next transaction applies all of them in order, one after the
+//! other, each exactly as it would alone, and commits once. Many concurrent writers (the
+//! consumers' lanes, HTTP requests) then share one log-head lock and one disk flush instead
+//! of queueing for one each. When any commit of a group fails, the group is rolled back and
+//! each of its commits runs alone, so each caller gets its own answer, exactly as without
+//! grouping.
 
 use crate::common::{
     check_expected, is_unique_violation, plan, truncate, validate, Found, Plan, RawRow,
@@ -11,8 +19,11 @@ use crate::{
     StoreError,
 };
 use contracts::NewEvent;
+use futures::FutureExt;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, PoisonError};
 use time::OffsetDateTime;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
@@ -111,6 +122,136 @@ pub(crate) trait Backend: Send + Sync {
     fn now(&self) -> OffsetDateTime;
     /// The in-process append notifier.
     fn notifier(&self) -> &watch::Sender<i64>;
+    /// The commits waiting for the next group.
+    fn queue(&self) -> &GroupQueue;
+}
+
+/// Most commits applied in one group transaction.
+const MAX_GROUP: usize = 256;
+
+/// A commit waiting for its group, and where its answer goes.
+type Waiting = (Commit, oneshot::Sender<Result<CommitOutcome, StoreError>>);
+
+/// The commits waiting for the next group transaction, and whether a flusher runs.
+#[derive(Default)]
+pub(crate) struct GroupQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: Vec<Waiting>,
+    flushing: bool,
+}
+
+impl GroupQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next group, or None (and no flusher any more) when nothing waits.
+    fn next_group(&self) -> Option<Vec<Waiting>> {
+        let mut q = self.lock();
+        if q.waiting.is_empty() {
+            q.flushing = false;
+            return None;
+        }
+        let n = q.waiting.len().min(MAX_GROUP);
+        Some(q.waiting.drain(..n).collect())
+    }
+}
+
+/// Commits `commit` in the next group transaction (see the module docs) and returns its
+/// own outcome. The group runs in a task of its own, so a caller that stops waiting
+/// (a dropped request) never aborts the other commits of its group.
+pub(crate) async fn group_commit<B: Backend + Clone + 'static>(
+    backend: &B,
+    commit: Commit,
+) -> Result<CommitOutcome, StoreError> {
+    validate(&commit)?;
+    if commit.is_empty() {
+        return Ok(CommitOutcome::default());
+    }
+    let (reply, answer) = oneshot::channel();
+    let start_flusher = {
+        let mut q = backend.queue().lock();
+        q.waiting.push((commit, reply));
+        !std::mem::replace(&mut q.flushing, true)
+    };
+    if start_flusher {
+        let backend = backend.clone();
+        tokio::spawn(async move { flush(backend).await });
+    }
+    answer.await.unwrap_or_else(|_| {
+        Err(StoreError::Invalid(
+            "the commit's group was abandoned".into(),
+        ))
+    })
+}
+
+/// Runs groups until the queue is empty.
+async fn flush<B: Backend>(backend: B) {
+    while let Some(group) = backend.queue().next_group() {
+        // A panic must not leave the queue without a flusher: the group's callers get an
+        // error (their senders drop) and the next group runs.
+        if AssertUnwindSafe(run_group(&backend, group))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("a commit group panicked; its commits were rolled back");
+        }
+    }
+}
+
+/// Applies a group in one transaction; when that fails, each commit alone.
+async fn run_group<B: Backend>(backend: &B, mut group: Vec<Waiting>) {
+    if group.len() == 1 {
+        if let Some((commit, reply)) = group.pop() {
+            reply.send(run_commit(backend, commit, None).await).ok();
+        }
+        return;
+    }
+    match try_group(backend, &group).await {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                reply.send(Ok(outcome)).ok();
+            }
+        }
+        Err(e) => {
+            tracing::debug!(commits = group.len(), error = %e, "group failed; committing one by one");
+            for (commit, reply) in group {
+                reply.send(run_commit(backend, commit, None).await).ok();
+            }
+        }
+    }
+}
+
+/// One transaction for the whole group. Ids are looked up (an exact retry is then an
+/// idempotent no-op, not an error that would fail the group).
+async fn try_group<B: Backend>(
+    backend: &B,
+    group: &[Waiting],
+) -> Result<Vec<CommitOutcome>, StoreError> {
+    let now = backend.now();
+    let mut tx = backend.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut last = None;
+    for (commit, _) in group {
+        match apply(&mut tx, now, commit, true).await {
+            Ok(applied) => {
+                last = applied.last_position.or(last);
+                outcomes.push(applied.outcome);
+            }
+            Err(e) => {
+                tx.rollback().await.ok();
+                return Err(e);
+            }
+        }
+    }
+    tx.commit().await?;
+    notify(backend.notifier(), last);
+    Ok(outcomes)
 }
 
 pub(crate) struct Applied {

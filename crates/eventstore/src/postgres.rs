@@ -28,6 +28,7 @@ pub struct PgStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
     appended: Arc<watch::Sender<i64>>,
+    queue: Arc<engine::GroupQueue>,
 }
 
 impl PgStore {
@@ -47,6 +48,7 @@ impl PgStore {
             pool,
             clock,
             appended: Arc::new(watch::channel(0).0),
+            queue: Arc::default(),
         }
     }
 
@@ -347,6 +349,10 @@ impl Backend for PgStore {
     fn notifier(&self) -> &watch::Sender<i64> {
         &self.appended
     }
+
+    fn queue(&self) -> &engine::GroupQueue {
+        &self.queue
+    }
 }
 
 impl EventStore for PgStore {
@@ -359,7 +365,7 @@ impl EventStore for PgStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        engine::run_commit(self, commit, None).await
+        engine::group_commit(self, commit).await
     }
 
     async fn commit_gated(

@@ -36,6 +36,7 @@ pub struct SqliteStore {
     readers: SqlitePool,
     clock: Arc<dyn Clock>,
     appended: Arc<watch::Sender<i64>>,
+    queue: Arc<engine::GroupQueue>,
 }
 
 impl SqliteStore {
@@ -68,6 +69,7 @@ impl SqliteStore {
             readers,
             clock,
             appended: Arc::new(watch::channel(0).0),
+            queue: Arc::default(),
         })
     }
 
@@ -370,6 +372,10 @@ impl Backend for SqliteStore {
     fn notifier(&self) -> &watch::Sender<i64> {
         &self.appended
     }
+
+    fn queue(&self) -> &engine::GroupQueue {
+        &self.queue
+    }
 }
 
 impl EventStore for SqliteStore {
@@ -382,7 +388,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        engine::run_commit(self, commit, None).await
+        engine::group_commit(self, commit).await
     }
 
     async fn commit_gated(

@@ -837,6 +837,141 @@ async fn rebuild_equals_live(h: Harness) {
         .unwrap();
 }
 
+/// Many commits at once, of every kind, share group transactions: each caller still gets
+/// exactly the answer it would get alone (new appends, exact retries, redelivered messages,
+/// version conflicts, partial overlaps, documents), and the log stays dense and chained.
+async fn grouped_commits_answer_each_as_alone(h: Harness) {
+    let s = &h.store;
+    // What is there before: 20 streams of 2 events, 20 handled messages.
+    let mut stored = Vec::new();
+    for i in 0..20 {
+        let name = format!("old-{i}");
+        let evs = events(&name, 2);
+        append(s, &name, ExpectedVersion::NoStream, evs.clone())
+            .await
+            .unwrap();
+        stored.push((name, evs));
+    }
+    let handled: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    for id in &handled {
+        s.commit(Commit {
+            handled: Some(("grouped".into(), *id)),
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    }
+    let before = all_events(s).await.len();
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Want {
+        New,
+        Retry,
+        Handled,
+        Conflict,
+        Overlap,
+        Document,
+    }
+    let mut jobs: Vec<(Want, Commit)> = Vec::new();
+    for i in 0..100 {
+        let name = format!("new-{i}");
+        jobs.push((
+            Want::New,
+            Commit::append(stream(&name), ExpectedVersion::NoStream, events(&name, 3)),
+        ));
+    }
+    for (name, evs) in &stored {
+        jobs.push((
+            Want::Retry,
+            Commit::append(stream(name), ExpectedVersion::NoStream, evs.clone()),
+        ));
+        jobs.push((
+            Want::Conflict,
+            Commit::append(stream(name), ExpectedVersion::Exact(5), events(name, 1)),
+        ));
+        let mut partial = vec![evs[1].clone()];
+        partial.push(event(name, 7));
+        jobs.push((
+            Want::Overlap,
+            Commit::append(stream(name), ExpectedVersion::Any, partial),
+        ));
+    }
+    for (i, id) in handled.iter().enumerate() {
+        jobs.push((
+            Want::Handled,
+            Commit {
+                documents: vec![DocumentOp::Put {
+                    collection: "grouped".into(),
+                    key: format!("h-{i}"),
+                    scope: "x".into(),
+                    body: serde_json::json!({ "i": i }),
+                }],
+                handled: Some(("grouped".into(), *id)),
+                ..Commit::default()
+            },
+        ));
+        jobs.push((
+            Want::Document,
+            Commit {
+                documents: vec![DocumentOp::Put {
+                    collection: "grouped".into(),
+                    key: format!("d-{i}"),
+                    scope: "x".into(),
+                    body: serde_json::json!({ "i": i }),
+                }],
+                ..Commit::default()
+            },
+        ));
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(jobs.len()));
+    let tasks: Vec<_> = jobs
+        .into_iter()
+        .map(|(want, commit)| {
+            let s = s.clone();
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                (want, s.commit(commit).await)
+            })
+        })
+        .collect();
+    let mut new_positions = Vec::new();
+    for t in tasks {
+        let (want, got) = t.await.unwrap();
+        match (want, got) {
+            (Want::New, Ok(o)) => {
+                assert!(!o.appends[0].already_stored);
+                assert_eq!(o.appends[0].version, 3);
+                new_positions.extend(o.appends[0].positions.clone());
+            }
+            (Want::Retry, Ok(o)) => {
+                assert!(o.appends[0].already_stored, "an exact retry stores nothing");
+                assert_eq!(o.appends[0].version, 2);
+            }
+            (Want::Handled, Ok(o)) => assert!(o.already_handled),
+            (Want::Document, Ok(o)) => assert!(!o.already_handled),
+            (Want::Conflict, Err(StoreError::WrongExpectedVersion { .. })) => {}
+            (Want::Overlap, Err(StoreError::IdempotencyConflict { .. })) => {}
+            (want, got) => panic!("{want:?} answered {got:?}"),
+        }
+    }
+    new_positions.sort_unstable();
+    new_positions.dedup();
+    assert_eq!(new_positions.len(), 300, "every new event stored once");
+    let all = all_events(s).await;
+    assert_eq!(all.len(), before + 300, "nothing else stored");
+    assert_dense(&all);
+    let report = audit::verify(s, 64, |_, _| {}).await.unwrap();
+    assert!(report.first_bad.is_none(), "{report:?}");
+    let docs = s.documents("grouped", Some("x"), 100).await.unwrap();
+    assert_eq!(
+        docs.len(),
+        20,
+        "documents of handled messages are not written again"
+    );
+    assert!(docs.iter().all(|d| d.key.starts_with("d-")));
+}
+
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -864,6 +999,7 @@ backends!(
     concurrent_appends_to_one_stream,
     held_append_never_skipped,
     idempotent_retry_after_lost_reply,
+    grouped_commits_answer_each_as_alone,
     handled_marker_and_documents,
     documents_in_key_ranges,
     append_only_and_tamper_evident,

@@ -21,6 +21,7 @@ use contracts::{
 };
 use edge::{ApiError, Principal, Role};
 use eventstore::{Append, Commit, DocumentOp, EventStore, ExpectedVersion, Store, StoreError};
+use futures::StreamExt;
 use reference::ReferenceData;
 use scoring::Catalogues;
 use sha2::{Digest, Sha256};
@@ -335,6 +336,9 @@ pub async fn store_card(
 /// How many cards of a batch share one transaction.
 const CARDS_PER_COMMIT: usize = 100;
 
+/// How many cards of a batch are prepared (their reads) at once.
+const PREPARED_AT_ONCE: usize = 8;
+
 /// Stores validated cards, many per transaction: each card's commit is prepared as for a
 /// single card, and up to [`CARDS_PER_COMMIT`] cards of distinct women are committed
 /// together. When such a group loses any race (another card for one of them, or the same
@@ -350,8 +354,18 @@ async fn store_cards(
     let mut later = Vec::new();
     let mut group: Vec<(usize, Commit, CardAccepted)> = Vec::new();
     let mut women = std::collections::HashSet::new();
-    for (i, card) in cards.iter().enumerate() {
-        match prepare_card(state, principal, card).await {
+    // The reads of several cards at once (in order): nothing is stored before they all
+    // are, so reading them together decides exactly what reading them in turn would.
+    let reads: Vec<_> = cards
+        .iter()
+        .map(|card| prepare_card(state, principal, card))
+        .collect();
+    let prepared: Vec<_> = futures::stream::iter(reads)
+        .buffered(PREPARED_AT_ONCE)
+        .collect()
+        .await;
+    for (i, prepared) in prepared.into_iter().enumerate() {
+        match prepared {
             Ok(Prepared::Answered(a)) => results[i] = Some(Ok(a)),
             Ok(Prepared::Pending(commit, accepted, key)) => {
                 if women.insert(key) {
