@@ -40,11 +40,11 @@ pub(crate) trait TxOps: Send + Sized {
     /// Stored events with any of these ids.
     fn find(&mut self, ids: &[Uuid])
         -> impl Future<Output = Result<Vec<Found>, StoreError>> + Send;
-    /// A stream's last version.
-    fn stream_version(
+    /// The last versions of these streams (those with events).
+    fn stream_versions(
         &mut self,
-        stream: &str,
-    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+        streams: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, i64>, StoreError>> + Send;
     /// Upserts a document.
     fn put_document(
         &mut self,
@@ -415,25 +415,39 @@ pub(crate) async fn apply<T: TxOps>(
     }
 
     // Last step: lock the head, check the versions (no append can move them while the head
-    // is held, so a check here never races), number the new events, chain, insert.
+    // is held, so a check here never races), number the new events, chain, and insert them
+    // all in one statement.
     let mut last_position = None;
     if any_events {
         let (mut position, mut hash) = tx.lock_head().await?;
+        let streams: Vec<&str> = commit
+            .appends
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::New))
+            .map(|(group, _)| group.stream_id.as_str())
+            .collect();
+        let stored = if streams.is_empty() {
+            HashMap::new()
+        } else {
+            tx.stream_versions(&streams).await?
+        };
         let mut versions: HashMap<&str, i64> = HashMap::new();
+        let mut rows = Vec::new();
         for (group, p) in commit.appends.iter().zip(&plans) {
             if let Plan::Stored(r) = p {
                 outcome.appends.push(r.clone());
                 continue;
             }
             let key = group.stream_id.as_str();
-            let actual = match versions.get(key) {
-                Some(v) => Some(*v),
-                None => tx.stream_version(key).await?,
-            };
+            let actual = versions
+                .get(key)
+                .copied()
+                .or_else(|| stored.get(key).copied());
             if !group.events.is_empty() {
                 check_expected(&group.stream_id, group.expected, actual)?;
             }
-            let mut rows = Vec::with_capacity(group.events.len());
+            let first = rows.len();
             let mut version = actual.unwrap_or(0);
             for ev in &group.events {
                 position += 1;
@@ -443,16 +457,18 @@ pub(crate) async fn apply<T: TxOps>(
                 hash.clone_from(&row.hash);
                 rows.push(row);
             }
-            if !rows.is_empty() {
-                tx.insert(&rows, now).await?;
+            if rows.len() > first {
                 versions.insert(key, version);
             }
             outcome.appends.push(AppendResult {
                 stream_id: group.stream_id.clone(),
-                positions: rows.iter().map(|r| r.position).collect(),
+                positions: rows[first..].iter().map(|r| r.position).collect(),
                 version,
                 already_stored: false,
             });
+        }
+        if !rows.is_empty() {
+            tx.insert(&rows, now).await?;
         }
         tx.set_head(position, &hash).await?;
         last_position = Some(position);

@@ -12,6 +12,7 @@ use crate::{
 use contracts::{CaseId, Clock, Envelope, StreamId};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -26,25 +27,35 @@ const SELECT_RAW: &str = "SELECT position, event_id, stream_id, version, case_id
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    writer: PgPool,
     clock: Arc<dyn Clock>,
     appended: Arc<watch::Sender<i64>>,
     queue: Arc<engine::GroupQueue>,
 }
 
 impl PgStore {
-    /// Connects a pool to `url`.
+    /// Connects to `url`: a pool of 16 connections for reads, and 2 of its own for write
+    /// transactions, so that a group commit never queues behind readers.
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self::from_pool(pool, clock))
+        let writer = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let mut store = Self::from_pool(pool, clock);
+        store.writer = writer;
+        Ok(store)
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool (for reads and writes).
     pub fn from_pool(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
         Self {
+            writer: pool.clone(),
             pool,
             clock,
             appended: Arc::new(watch::channel(0).0),
@@ -146,13 +157,17 @@ impl TxOps for PgTx {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    async fn stream_version(&mut self, stream: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT max(version) FROM events WHERE stream_id = $1")
-                .bind(stream)
-                .fetch_one(&mut *self.0)
-                .await?,
+    async fn stream_versions(
+        &mut self,
+        streams: &[&str],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stream_id, max(version) FROM events WHERE stream_id = ANY($1) GROUP BY stream_id",
         )
+        .bind(streams)
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn put_document(
@@ -339,7 +354,7 @@ impl Backend for PgStore {
     type Tx = PgTx;
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
-        Ok(PgTx(self.pool.begin().await?))
+        Ok(PgTx(self.writer.begin().await?))
     }
 
     fn now(&self) -> OffsetDateTime {

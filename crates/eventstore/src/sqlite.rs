@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,13 +177,23 @@ impl TxOps for SqliteTx {
             .collect()
     }
 
-    async fn stream_version(&mut self, stream: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT max(version) FROM events WHERE stream_id = ?")
-                .bind(stream)
-                .fetch_one(&mut *self.0)
-                .await?,
-        )
+    async fn stream_versions(
+        &mut self,
+        streams: &[&str],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut out = HashMap::with_capacity(streams.len());
+        for chunk in streams.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT stream_id, max(version) FROM events WHERE stream_id IN ({marks}) GROUP BY stream_id"
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+            for s in chunk {
+                query = query.bind(*s);
+            }
+            out.extend(query.fetch_all(&mut *self.0).await?);
+        }
+        Ok(out)
     }
 
     async fn put_document(

@@ -27,8 +27,8 @@ use escalation::NearMissCatalogue;
 use eventstore::{Commit, DocumentOp, EventStore, ExpectedVersion, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use uuid::Uuid;
 
 /// The component's name in metadata and its checkpoint's name.
@@ -101,12 +101,23 @@ pub async fn case_events<S: EventStore>(
     }
 }
 
+/// Cases whose facts documents were last written at most this many cases ago are
+/// remembered (see [`ReviewService`]); beyond that the memory is cleared and re-learnt.
+const REMEMBERED_CASES: usize = 100_000;
+
 /// The review service over a store.
+///
+/// The consumer remembers, per case, the last log position its committed facts documents
+/// reflect. An event of that case at or before that position is then already in them (a
+/// burst of a case's events is read once, not once per event), so it is acked without
+/// reading the case again. The memory is only a shortcut: after a restart, or when it is
+/// cleared, the case is read again and the same documents are written.
 #[derive(Clone)]
 pub struct ReviewService<S> {
     store: S,
     policy: Arc<ReviewPolicy>,
     near_miss: Option<Arc<NearMissCatalogue>>,
+    written: Arc<Mutex<HashMap<CaseId, i64>>>,
 }
 
 impl<S: EventStore> ReviewService<S> {
@@ -120,7 +131,25 @@ impl<S: EventStore> ReviewService<S> {
             store,
             policy,
             near_miss,
+            written: Arc::default(),
         }
+    }
+
+    /// The last position of `case` its committed documents reflect, as far as this
+    /// service knows.
+    fn written_up_to(&self, case: &CaseId) -> Option<i64> {
+        let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        written.get(case).copied()
+    }
+
+    /// Remembers that `case`'s committed documents reflect its events up to `position`.
+    fn remember(&self, case: &CaseId, position: i64) {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if written.len() >= REMEMBERED_CASES && !written.contains_key(case) {
+            written.clear();
+        }
+        let p = written.entry(case.clone()).or_insert(position);
+        *p = (*p).max(position);
     }
 
     /// The store.
@@ -191,7 +220,9 @@ impl<S: EventStore> ReviewService<S> {
                 .document(FACTS, &format!("{scope}/{case}"))
                 .await?
             {
-                if doc.body["as_of"].as_i64().unwrap_or(0) > facts.as_of {
+                let stored = doc.body["as_of"].as_i64().unwrap_or(0);
+                if stored > facts.as_of {
+                    self.remember(case, stored);
                     return Ok(());
                 }
             }
@@ -208,6 +239,9 @@ impl<S: EventStore> ReviewService<S> {
                 ..Commit::default()
             })
             .await?;
+        if let Some(last) = events.last() {
+            self.remember(case, last.position);
+        }
         Ok(())
     }
 
@@ -415,6 +449,12 @@ impl<S: EventStore> Handler for ReviewService<S> {
         let Some(case) = event.case_id.clone() else {
             return Ok(());
         };
+        if self
+            .written_up_to(&case)
+            .is_some_and(|p| p >= event.position)
+        {
+            return Ok(());
+        }
         self.refresh(&case, Some(event.position)).await?;
         Ok(())
     }
