@@ -1,7 +1,9 @@
 //! The commit and firing logic both backends share, written once over [`TxOps`]: the
 //! handful of SQL statements a backend supplies inside one open transaction. The order of
-//! work is the store's main invariant: everything else first, the log head locked last,
-//! then the events inserted and the head moved, then commit.
+//! work is the store's main invariant: the log head is locked before anything is written
+//! and held until commit, so versions are checked, positions numbered and the chain
+//! extended by one writer at a time, and no reader of `$all` can pass an event that
+//! commits late.
 //!
 //! Commits are grouped ([`group_commit`]): while one transaction commits, the commits that
 //! arrive queue up, and the next transaction applies all of them in order, one after the
@@ -20,7 +22,7 @@ use crate::{
 };
 use contracts::NewEvent;
 use futures::FutureExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, PoisonError};
@@ -30,13 +32,12 @@ use uuid::Uuid;
 
 /// The statements a backend runs inside one open write transaction.
 pub(crate) trait TxOps: Send + Sized {
-    /// Inserts the handled marker; false when it was there already.
+    /// Inserts the handled markers that are not there yet; returns those it inserted.
     fn mark_handled(
         &mut self,
-        consumer: &str,
-        id: Uuid,
+        markers: &[(&str, Uuid)],
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<HashSet<(String, Uuid)>, StoreError>> + Send;
     /// Stored events with any of these ids.
     fn find(&mut self, ids: &[Uuid])
         -> impl Future<Output = Result<Vec<Found>, StoreError>> + Send;
@@ -233,31 +234,31 @@ async fn try_group<B: Backend>(
     backend: &B,
     group: &[Waiting],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let now = backend.now();
+    let commits: Vec<&Commit> = group.iter().map(|(c, _)| c).collect();
     let mut tx = backend.begin().await?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    let mut last = None;
-    for (commit, _) in group {
-        match apply(&mut tx, now, commit, true).await {
-            Ok(applied) => {
-                last = applied.last_position.or(last);
-                outcomes.push(applied.outcome);
-            }
-            Err(e) => {
-                tx.rollback().await.ok();
-                return Err(e);
-            }
+    let applied = match apply(&mut tx, backend.now(), &commits, true).await {
+        Ok(a) => a,
+        Err(e) => {
+            tx.rollback().await.ok();
+            return Err(e);
         }
+    };
+    if applied.replay {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        notify(backend.notifier(), applied.last_position);
     }
-    tx.commit().await?;
-    notify(backend.notifier(), last);
-    Ok(outcomes)
+    Ok(applied.outcomes)
 }
 
+/// What [`apply`] did.
 pub(crate) struct Applied {
-    pub outcome: CommitOutcome,
-    /// Nothing new to write (an exact retry, or a message handled before): roll back.
+    /// One per commit, in order.
+    pub outcomes: Vec<CommitOutcome>,
+    /// Nothing new to write (exact retries, or messages handled before): roll back.
     pub replay: bool,
+    /// The last position inserted.
     pub last_position: Option<i64>,
 }
 
@@ -289,16 +290,17 @@ pub(crate) async fn run_commit<B: Backend>(
             let mut tx = backend.begin().await?;
             // First attempt: optimistic, no look-up of the ids (new events are the common
             // case); a stored id then fails the insert and the next attempt looks them up.
-            let applied = match apply(&mut tx, backend.now(), &commit, attempt > 1).await {
+            let applied = match apply(&mut tx, backend.now(), &[&commit], attempt > 1).await {
                 Ok(a) => a,
                 Err(e) => {
                     tx.rollback().await.ok();
                     return Err(e);
                 }
             };
+            let outcome = applied.outcomes.into_iter().next().unwrap_or_default();
             if applied.replay {
                 tx.rollback().await?;
-                return Ok(applied.outcome);
+                return Ok(outcome);
             }
             if let Some(gate) = gate.take() {
                 if !gate.await.unwrap_or(false) {
@@ -308,7 +310,7 @@ pub(crate) async fn run_commit<B: Backend>(
             }
             tx.commit().await?;
             notify(backend.notifier(), applied.last_position);
-            Ok(applied.outcome)
+            Ok(outcome)
         }
         .await;
         match result {
@@ -323,30 +325,55 @@ pub(crate) async fn run_commit<B: Backend>(
     }
 }
 
-/// Applies a commit inside an open transaction.
+/// Applies commits, in order, inside an open transaction, each exactly as it would be
+/// alone, with a handful of statements for all of them: lock the head (when any commit
+/// appends), insert the handled markers (a commit whose marker was there is a replay and
+/// applies nothing), look up the event ids (a commit whose events are all stored is an
+/// idempotent retry), read the streams' versions, write documents, deadlines and
+/// checkpoints, then check each append's expected version (counting the earlier commits'
+/// appends), number, chain and insert every new event in one statement, and move the head.
+/// Any error fails all of them (the transaction must then be rolled back).
 pub(crate) async fn apply<T: TxOps>(
     tx: &mut T,
     now: OffsetDateTime,
-    commit: &Commit,
+    commits: &[&Commit],
     look_up_ids: bool,
 ) -> Result<Applied, StoreError> {
     let now = truncate(now);
-    let mut outcome = CommitOutcome::default();
-    if let Some((consumer, event_id)) = &commit.handled {
-        if !tx.mark_handled(consumer, *event_id, now).await? {
-            outcome.already_handled = true;
-            return Ok(Applied {
-                outcome,
-                replay: true,
-                last_position: None,
-            });
+    let mut outcomes = vec![CommitOutcome::default(); commits.len()];
+    let mut live = vec![true; commits.len()];
+    let appends_any = commits
+        .iter()
+        .any(|c| c.appends.iter().any(|a| !a.events.is_empty()));
+    let head = if appends_any {
+        Some(tx.lock_head().await?)
+    } else {
+        None
+    };
+
+    // Handled markers: the first commit of a marker that was not there applies.
+    let markers: Vec<(&str, Uuid)> = commits
+        .iter()
+        .filter_map(|c| c.handled.as_ref().map(|(name, id)| (name.as_str(), *id)))
+        .collect();
+    if !markers.is_empty() {
+        let mut inserted = tx.mark_handled(&markers, now).await?;
+        for (i, c) in commits.iter().enumerate() {
+            if let Some((name, id)) = &c.handled {
+                if !inserted.remove(&(name.clone(), *id)) {
+                    outcomes[i].already_handled = true;
+                    live[i] = false;
+                }
+            }
         }
     }
 
-    // Which appends are new, which are exact retries; check versions of the new ones.
-    let ids: Vec<Uuid> = commit
-        .appends
+    // Which appends are new, which are exact retries.
+    let ids: Vec<Uuid> = commits
         .iter()
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .flat_map(|(c, _)| c.appends.iter())
         .flat_map(|a| a.events.iter().map(|e| e.event_id))
         .collect();
     let found = if ids.is_empty() || !look_up_ids {
@@ -354,128 +381,132 @@ pub(crate) async fn apply<T: TxOps>(
     } else {
         tx.find(&ids).await?
     };
-    let mut plans = Vec::with_capacity(commit.appends.len());
-    for group in &commit.appends {
-        let mine: Vec<Found> = found
-            .iter()
-            .filter(|f| group.events.iter().any(|e| e.event_id == f.event_id))
-            .cloned()
-            .collect();
-        plans.push(plan(group, &mine)?);
-    }
-    let any_events = !ids.is_empty();
-    if any_events && plans.iter().all(|p| matches!(p, Plan::Stored(_))) {
-        outcome.appends = plans
-            .into_iter()
-            .filter_map(|p| match p {
-                Plan::Stored(r) => Some(r),
-                Plan::New => None,
-            })
-            .collect();
-        return Ok(Applied {
-            outcome,
-            replay: true,
-            last_position: None,
-        });
+    let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(commits.len());
+    for (i, c) in commits.iter().enumerate() {
+        let mut mine = Vec::with_capacity(c.appends.len());
+        if live[i] {
+            for group in &c.appends {
+                let stored: Vec<Found> = found
+                    .iter()
+                    .filter(|f| group.events.iter().any(|e| e.event_id == f.event_id))
+                    .cloned()
+                    .collect();
+                mine.push(plan(group, &stored)?);
+            }
+            let any_events = c.appends.iter().any(|a| !a.events.is_empty());
+            if any_events && mine.iter().all(|p| matches!(p, Plan::Stored(_))) {
+                outcomes[i].appends = mine
+                    .drain(..)
+                    .filter_map(|p| match p {
+                        Plan::Stored(r) => Some(r),
+                        Plan::New => None,
+                    })
+                    .collect();
+                live[i] = false;
+            }
+        }
+        plans.push(mine);
     }
 
-    for op in &commit.documents {
-        match op {
-            DocumentOp::Put {
-                collection,
-                key,
-                scope,
-                body,
-            } => {
-                tx.put_document(collection, key, scope, body, now).await?;
+    for (i, c) in commits.iter().enumerate().filter(|(i, _)| live[*i]) {
+        for op in &c.documents {
+            match op {
+                DocumentOp::Put {
+                    collection,
+                    key,
+                    scope,
+                    body,
+                } => {
+                    tx.put_document(collection, key, scope, body, now).await?;
+                }
+                DocumentOp::Delete { collection, key } => {
+                    tx.delete_document(collection, Some(key)).await?
+                }
+                DocumentOp::Clear { collection } => tx.delete_document(collection, None).await?,
             }
-            DocumentOp::Delete { collection, key } => {
-                tx.delete_document(collection, Some(key)).await?
-            }
-            DocumentOp::Clear { collection } => tx.delete_document(collection, None).await?,
         }
-    }
-    for op in &commit.deadlines {
-        match op {
-            DeadlineOp::Arm(d) => {
-                d.event.check()?;
-                let json = serde_json::to_string(&d.event)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                tx.arm(d, &json, now).await?;
-            }
-            DeadlineOp::Cancel(id) => {
-                if tx.cancel(*id, now).await? {
-                    outcome.cancelled.push(*id);
+        for op in &c.deadlines {
+            match op {
+                DeadlineOp::Arm(d) => {
+                    d.event.check()?;
+                    let json = serde_json::to_string(&d.event)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    tx.arm(d, &json, now).await?;
+                }
+                DeadlineOp::Cancel(id) => {
+                    if tx.cancel(*id, now).await? {
+                        outcomes[i].cancelled.push(*id);
+                    }
                 }
             }
         }
-    }
-    if let Some((name, position)) = &commit.checkpoint {
-        tx.checkpoint(name, *position, now).await?;
+        if let Some((name, position)) = &c.checkpoint {
+            tx.checkpoint(name, *position, now).await?;
+        }
     }
 
-    // Last step: lock the head, check the versions (no append can move them while the head
-    // is held, so a check here never races), number the new events, chain, and insert them
-    // all in one statement.
+    // The head is held: check the versions (no append can move them now), number the new
+    // events, chain, insert them all at once, move the head.
     let mut last_position = None;
-    if any_events {
-        let (mut position, mut hash) = tx.lock_head().await?;
-        let streams: Vec<&str> = commit
-            .appends
+    if let Some((mut position, mut hash)) = head {
+        let streams: Vec<&str> = commits
             .iter()
             .zip(&plans)
+            .enumerate()
+            .filter(|(i, _)| live[*i])
+            .flat_map(|(_, (c, p))| c.appends.iter().zip(p))
             .filter(|(_, p)| matches!(p, Plan::New))
-            .map(|(group, _)| group.stream_id.as_str())
+            .map(|(a, _)| a.stream_id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
-        let stored = if streams.is_empty() {
+        let mut versions = if streams.is_empty() {
             HashMap::new()
         } else {
             tx.stream_versions(&streams).await?
         };
-        let mut versions: HashMap<&str, i64> = HashMap::new();
         let mut rows = Vec::new();
-        for (group, p) in commit.appends.iter().zip(&plans) {
-            if let Plan::Stored(r) = p {
-                outcome.appends.push(r.clone());
-                continue;
+        for (i, c) in commits.iter().enumerate().filter(|(i, _)| live[*i]) {
+            for (group, p) in c.appends.iter().zip(&plans[i]) {
+                if let Plan::Stored(r) = p {
+                    outcomes[i].appends.push(r.clone());
+                    continue;
+                }
+                let key = group.stream_id.as_str();
+                let actual = versions.get(key).copied();
+                if !group.events.is_empty() {
+                    check_expected(&group.stream_id, group.expected, actual)?;
+                }
+                let first = rows.len();
+                let mut version = actual.unwrap_or(0);
+                for ev in &group.events {
+                    position += 1;
+                    version += 1;
+                    let mut row = RawRow::new(ev, position, version, now)?;
+                    row.hash = row.chain_hash(&hash).to_vec();
+                    hash.clone_from(&row.hash);
+                    rows.push(row);
+                }
+                if rows.len() > first {
+                    versions.insert(key.to_owned(), version);
+                }
+                outcomes[i].appends.push(AppendResult {
+                    stream_id: group.stream_id.clone(),
+                    positions: rows[first..].iter().map(|r| r.position).collect(),
+                    version,
+                    already_stored: false,
+                });
             }
-            let key = group.stream_id.as_str();
-            let actual = versions
-                .get(key)
-                .copied()
-                .or_else(|| stored.get(key).copied());
-            if !group.events.is_empty() {
-                check_expected(&group.stream_id, group.expected, actual)?;
-            }
-            let first = rows.len();
-            let mut version = actual.unwrap_or(0);
-            for ev in &group.events {
-                position += 1;
-                version += 1;
-                let mut row = RawRow::new(ev, position, version, now)?;
-                row.hash = row.chain_hash(&hash).to_vec();
-                hash.clone_from(&row.hash);
-                rows.push(row);
-            }
-            if rows.len() > first {
-                versions.insert(key, version);
-            }
-            outcome.appends.push(AppendResult {
-                stream_id: group.stream_id.clone(),
-                positions: rows[first..].iter().map(|r| r.position).collect(),
-                version,
-                already_stored: false,
-            });
         }
         if !rows.is_empty() {
             tx.insert(&rows, now).await?;
+            tx.set_head(position, &hash).await?;
+            last_position = Some(position);
         }
-        tx.set_head(position, &hash).await?;
-        last_position = Some(position);
     }
     Ok(Applied {
-        outcome,
-        replay: false,
+        outcomes,
+        replay: !live.iter().any(|l| *l),
         last_position,
     })
 }
@@ -486,6 +517,9 @@ pub(crate) async fn fire_due<B: Backend>(backend: &B, limit: u32) -> Result<Vec<
     let now = truncate(backend.now());
     let mut tx = backend.begin().await?;
     let result = async {
+        // The head first, as every append takes it: a firing never holds a deadline row
+        // while it waits for a group that cancels that deadline.
+        tx.lock_head().await?;
         let due = tx.claim_due(now, limit).await?;
         let mut fired = Vec::with_capacity(due.len());
         let mut last = None;
@@ -494,7 +528,7 @@ pub(crate) async fn fire_due<B: Backend>(backend: &B, limit: u32) -> Result<Vec<
                 StoreError::Invalid(format!("deadline {id} holds an unreadable event: {e}"))
             })?;
             let commit = Commit::append(event.stream_id.clone(), ExpectedVersion::Any, vec![event]);
-            let applied = apply(&mut tx, now, &commit, true).await?;
+            let applied = apply(&mut tx, now, &[&commit], true).await?;
             last = applied.last_position.or(last);
             tx.mark_fired(id, now).await?;
             fired.push(id);

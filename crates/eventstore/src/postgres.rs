@@ -12,7 +12,7 @@ use crate::{
 use contracts::{CaseId, Clock, Envelope, StreamId};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -122,19 +122,20 @@ pub(crate) struct PgTx(Transaction<'static, Postgres>);
 impl TxOps for PgTx {
     async fn mark_handled(
         &mut self,
-        consumer: &str,
-        id: Uuid,
+        markers: &[(&str, Uuid)],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO processed (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    ) -> Result<HashSet<(String, Uuid)>, StoreError> {
+        let rows: Vec<(String, Uuid)> = sqlx::query_as(
+            "INSERT INTO processed (consumer, event_id, processed_at) \
+             SELECT c, e, $3 FROM UNNEST($1::text[], $2::uuid[]) AS u(c, e) \
+             ON CONFLICT DO NOTHING RETURNING consumer, event_id",
         )
-        .bind(consumer)
-        .bind(id)
+        .bind(markers.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(markers.iter().map(|m| m.1).collect::<Vec<_>>())
         .bind(now)
-        .execute(&mut *self.0)
+        .fetch_all(&mut *self.0)
         .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(rows.into_iter().collect())
     }
 
     async fn find(&mut self, ids: &[Uuid]) -> Result<Vec<Found>, StoreError> {

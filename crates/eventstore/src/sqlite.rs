@@ -16,7 +16,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,17 +142,24 @@ pub(crate) struct SqliteTx(Transaction<'static, Sqlite>);
 impl TxOps for SqliteTx {
     async fn mark_handled(
         &mut self,
-        consumer: &str,
-        id: Uuid,
+        markers: &[(&str, Uuid)],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let r = sqlx::query("INSERT INTO processed (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(consumer)
+    ) -> Result<HashSet<(String, Uuid)>, StoreError> {
+        let mut inserted = HashSet::new();
+        for (consumer, id) in markers {
+            let r = sqlx::query(
+                "INSERT INTO processed (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(*consumer)
             .bind(id.to_string())
             .bind(to_micros(now))
             .execute(&mut *self.0)
             .await?;
-        Ok(r.rows_affected() == 1)
+            if r.rows_affected() == 1 {
+                inserted.insert(((*consumer).to_owned(), *id));
+            }
+        }
+        Ok(inserted)
     }
 
     async fn find(&mut self, ids: &[Uuid]) -> Result<Vec<Found>, StoreError> {
