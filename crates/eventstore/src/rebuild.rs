@@ -15,6 +15,7 @@
 use crate::subscription::{ProjectionError, SubscriptionError};
 use crate::{Commit, DocumentOp, EventStore};
 use contracts::Envelope;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// One component's read models, rebuilt from the log.
@@ -155,7 +156,7 @@ async fn write<S: EventStore>(
     Ok(())
 }
 
-/// Whose state an event belongs to, for a [`Folds`].
+/// Whose state an event belongs to, for a [`Fold`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FoldBy {
     /// Each stream of a category (`<category>-<id>`): keyed by `<id>`.
@@ -164,55 +165,94 @@ pub enum FoldBy {
     Case,
 }
 
-/// Per-stream or per-case state kept in memory during a rebuild: what a component's
-/// [`Rebuild`] folds into.
-#[derive(Debug)]
-pub struct Folds<T> {
+/// A component's [`Rebuild`] from its own pure pieces: per-stream (or per-case) state made by
+/// `init(key)` and folded by `evolve` in log order, kept in memory, and turned into documents
+/// by `documents(key, state)` at the end.
+pub struct Fold<T, E, D> {
     by: FoldBy,
-    states: std::collections::HashMap<String, T>,
+    collections: Vec<String>,
+    checkpoints: Vec<String>,
+    init: fn(&str) -> T,
+    evolve: fn(&mut T, &Envelope) -> Result<(), E>,
+    documents: D,
+    states: HashMap<String, T>,
 }
 
-impl<T> Folds<T> {
-    /// Empty, keyed as `by` says.
-    pub fn new(by: FoldBy) -> Self {
+impl<T, E, D> Fold<T, E, D>
+where
+    T: Send + 'static,
+    E: Into<ProjectionError>,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+{
+    /// A fold keyed `by`, owning `collections`.
+    pub fn new(
+        by: FoldBy,
+        collections: &[&str],
+        init: fn(&str) -> T,
+        evolve: fn(&mut T, &Envelope) -> Result<(), E>,
+        documents: D,
+    ) -> Self {
         Self {
             by,
-            states: std::collections::HashMap::new(),
+            collections: collections.iter().map(|c| (*c).to_owned()).collect(),
+            checkpoints: Vec::new(),
+            init,
+            evolve,
+            documents,
+            states: HashMap::new(),
         }
     }
 
-    /// The state `event` belongs to (made by `init(key)` on its first event), or `None` for
-    /// an event that is not of this fold.
-    pub fn state_of(&mut self, event: &Envelope, init: impl FnOnce(&str) -> T) -> Option<&mut T> {
+    /// Also moves the checkpoint `name` to the replayed head.
+    pub fn checkpoint(mut self, name: &str) -> Self {
+        self.checkpoints.push(name.to_owned());
+        self
+    }
+}
+
+impl<T, E, D> Rebuild for Fold<T, E, D>
+where
+    T: Send + 'static,
+    E: Into<ProjectionError>,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+{
+    fn collections(&self) -> Vec<String> {
+        self.collections.clone()
+    }
+
+    fn states(&self) -> usize {
+        self.states.len()
+    }
+
+    fn feed(&mut self, event: &Envelope) -> Result<(), ProjectionError> {
         let key = match self.by {
             FoldBy::Stream(category) => event
                 .stream_id
                 .as_str()
-                .strip_prefix(category)?
-                .strip_prefix('-')?,
-            FoldBy::Case => event.case_id.as_ref()?.as_str(),
+                .strip_prefix(category)
+                .and_then(|rest| rest.strip_prefix('-')),
+            FoldBy::Case => event.case_id.as_ref().map(|c| c.as_str()),
         };
+        let Some(key) = key else { return Ok(()) };
         if !self.states.contains_key(key) {
-            self.states.insert(key.to_owned(), init(key));
+            self.states.insert(key.to_owned(), (self.init)(key));
         }
-        self.states.get_mut(key)
+        match self.states.get_mut(key) {
+            Some(state) => (self.evolve)(state, event).map_err(Into::into),
+            None => Ok(()),
+        }
     }
 
-    /// States kept.
-    pub fn len(&self) -> usize {
-        self.states.len()
+    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
+        let documents = self.documents;
+        Box::new(
+            self.states
+                .into_iter()
+                .flat_map(move |(key, state)| documents(key, state)),
+        )
     }
 
-    /// Whether none was kept.
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-    }
-
-    /// Every (key, state), in no particular order.
-    pub fn into_states(self) -> impl Iterator<Item = (String, T)> + Send
-    where
-        T: Send,
-    {
-        self.states.into_iter()
+    fn checkpoints(&self) -> Vec<String> {
+        self.checkpoints.clone()
     }
 }

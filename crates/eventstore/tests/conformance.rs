@@ -2,7 +2,7 @@
 //! runs on real PostgreSQL and real SQLite (see the `backends!` macro at the end).
 
 use contracts::{CaseId, ManualClock, Metadata, NewEvent, StreamId};
-use eventstore::rebuild::{FoldBy, Folds, Rebuild};
+use eventstore::rebuild::{Fold, FoldBy, Rebuild};
 use eventstore::subscription::{CatchUp, Projection, ProjectionError};
 use eventstore::{
     audit, scheduler::Scheduler, Commit, Deadline, DeadlineOp, DocumentOp, EventStore,
@@ -904,40 +904,6 @@ async fn bulk_document_writes(h: Harness) {
     );
 }
 
-/// A part of a one-pass rebuild: per stream of category `p`, the count and the sum of `n`.
-struct Sums(Folds<(u64, u64)>);
-
-impl Rebuild for Sums {
-    fn collections(&self) -> Vec<String> {
-        vec!["sums".into()]
-    }
-    fn states(&self) -> usize {
-        self.0.len()
-    }
-    fn feed(&mut self, e: &contracts::Envelope) -> Result<(), ProjectionError> {
-        if let Some((count, sum)) = self.0.state_of(e, |_| (0, 0)) {
-            *count += 1;
-            *sum += e.payload["n"].as_u64().ok_or("no n")?;
-        }
-        Ok(())
-    }
-    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
-        Box::new(
-            self.0
-                .into_states()
-                .map(|(key, (count, sum))| DocumentOp::Put {
-                    collection: "sums".into(),
-                    key,
-                    scope: "all".into(),
-                    body: serde_json::json!({ "count": count, "sum": sum }),
-                }),
-        )
-    }
-    fn checkpoints(&self) -> Vec<String> {
-        vec!["sums".into()]
-    }
-}
-
 /// The one-pass rebuild reads every page of the log, clears what the parts own (a stale
 /// document goes), writes every part's documents and moves the parts' checkpoints.
 async fn one_pass_rebuild(h: Harness) {
@@ -976,13 +942,30 @@ async fn one_pass_rebuild(h: Harness) {
         }
     }
     let mut pages = 0;
-    let rebuilt = eventstore::rebuild::rebuild(
-        s,
-        vec![Box::new(Sums(Folds::new(FoldBy::Stream("p"))))],
-        |_, _| pages += 1,
+    // Per stream of category `p`: the count and the sum of `n`.
+    let sums = Fold::new(
+        FoldBy::Stream("p"),
+        &["sums"],
+        |_| (0u64, 0u64),
+        |(count, sum), e| {
+            *count += 1;
+            *sum += e.payload["n"].as_u64().ok_or("no n")?;
+            Ok::<_, ProjectionError>(())
+        },
+        |key, (count, sum)| {
+            vec![DocumentOp::Put {
+                collection: "sums".into(),
+                key,
+                scope: "all".into(),
+                body: serde_json::json!({ "count": count, "sum": sum }),
+            }]
+        },
     )
-    .await
-    .unwrap();
+    .checkpoint("sums");
+    let parts: Vec<Box<dyn Rebuild>> = vec![Box::new(sums)];
+    let rebuilt = eventstore::rebuild::rebuild(s, parts, |_, _| pages += 1)
+        .await
+        .unwrap();
     assert_eq!(
         (rebuilt.head, rebuilt.states.clone(), rebuilt.documents),
         (head, vec![7], 7)

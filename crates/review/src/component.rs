@@ -367,14 +367,14 @@ impl<S: EventStore> ReviewService<S> {
 
     /// Rebuilds every review document from the log in one pass and moves the checkpoint to
     /// the replayed head (`referral replay` rebuilds them together with the other
-    /// components' read models through [`crate::replay::Replayer`]). `progress(position,
+    /// components' read models through [`crate::replay::replayer`]). `progress(position,
     /// head)` after each page. Returns the cases rebuilt. Idempotent.
     pub async fn rebuild(
         &self,
         progress: impl FnMut(i64, i64),
     ) -> Result<usize, eventstore::subscription::SubscriptionError> {
-        let replayer = crate::replay::Replayer::new(self.policy.clone());
-        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> = vec![Box::new(replayer)];
+        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> =
+            vec![Box::new(crate::replay::replayer(self.policy.clone()))];
         let rebuilt = eventstore::rebuild::rebuild(&self.store, parts, progress).await?;
         Ok(rebuilt.states[0])
     }

@@ -207,15 +207,15 @@ impl<S: EventStore> Warning<S> {
 
     /// Rebuilds every warning read model from the log in one pass (`referral replay`
     /// rebuilds them together with the other components' read models through
-    /// [`crate::replay::Replayer`]). `progress(position, head)` after each page. Returns the
+    /// [`crate::replay::replayer`]). `progress(position, head)` after each page. Returns the
     /// cases rebuilt. Run it with the warning consumers stopped; it is idempotent, so an
     /// interrupted run is finished by running it again.
     pub async fn rebuild(
         &self,
         progress: impl FnMut(i64, i64),
     ) -> Result<usize, eventstore::subscription::SubscriptionError> {
-        let replayer = crate::replay::Replayer::new();
-        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> = vec![Box::new(replayer)];
+        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> =
+            vec![Box::new(crate::replay::replayer())];
         let rebuilt = eventstore::rebuild::rebuild(&self.store, parts, progress).await?;
         Ok(rebuilt.states[0])
     }
