@@ -292,7 +292,7 @@ pub async fn load(
                     &case,
                     &opening,
                     escalation.timing(),
-                    referrals % 2 == 0,
+                    referrals.is_multiple_of(2),
                 )?);
             }
         }
