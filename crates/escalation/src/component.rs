@@ -307,18 +307,20 @@ impl<S: EventStore> Escalation<S> {
         Ok(state)
     }
 
-    /// A critical `RiskAssessed` opens a green channel (idempotent by the event's id).
-    pub async fn open_from_assessment(
+    /// The opening a critical `RiskAssessed` (stored as `assessment_event_id`) asks for:
+    /// her district's ladder from the reference data, the first rung, the acceptance deadline;
+    /// `None` for a card that is not critical. Pure: no store read.
+    pub fn opening_for_assessment(
         &self,
-        event: &Envelope,
+        assessment_event_id: Uuid,
         ra: &RiskAssessed,
-    ) -> Result<Option<Uuid>, EscalationError> {
+    ) -> Result<Option<GreenChannelOpened>, Rejection> {
         if !ra.critical {
             return Ok(None);
         }
-        let referral_id = Self::referral_id_for_assessment(event.event_id);
+        let referral_id = Self::referral_id_for_assessment(assessment_event_id);
         let req = OpenRequest {
-            request_id: event.event_id,
+            request_id: assessment_event_id,
             case_id: ra.case_id.clone(),
             residence_district: ra.residence_district.clone(),
             sending_institution: ra.institution.clone(),
@@ -333,7 +335,20 @@ impl<S: EventStore> Escalation<S> {
                 transport: None,
             },
         };
-        let opened = self.opening(referral_id, &req, OpenedBy::CriticalCard, ra.received_at)?;
+        self.opening(referral_id, &req, OpenedBy::CriticalCard, ra.received_at)
+            .map(Some)
+    }
+
+    /// A critical `RiskAssessed` opens a green channel (idempotent by the event's id).
+    pub async fn open_from_assessment(
+        &self,
+        event: &Envelope,
+        ra: &RiskAssessed,
+    ) -> Result<Option<Uuid>, EscalationError> {
+        let Some(opened) = self.opening_for_assessment(event.event_id, ra)? else {
+            return Ok(None);
+        };
+        let referral_id = opened.referral_id;
         let (d, _) = self
             .run(referral_id, Actor::Cause(event), |s| {
                 Ok(core::on_open(s, &opened))

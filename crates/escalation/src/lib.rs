@@ -23,6 +23,7 @@ pub mod events;
 pub mod http;
 pub mod nearmiss;
 pub mod projection;
+pub mod replay;
 
 pub use component::{consumer_configs, Actor, Escalation, EscalationError, OpenRequest};
 pub use core::{ReferralState, Rejection, Status, Timing};

@@ -15,6 +15,14 @@ use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Every collection this projection writes (a rebuild clears them first).
+pub const COLLECTIONS: [&str; 4] = [
+    "referral",
+    "referral-district",
+    "referral-sender",
+    "referral-centre",
+];
+
 /// One read-model document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Doc {

@@ -55,6 +55,13 @@ pub(crate) trait TxOps: Send + Sized {
         body: &serde_json::Value,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Upserts several documents with distinct (collection, key), in as few statements as
+    /// the backend allows.
+    fn put_documents(
+        &mut self,
+        docs: &[DocPut<'_>],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes a document, or (key `None`) every document of the collection.
     fn delete_document(
         &mut self,
@@ -408,7 +415,15 @@ pub(crate) async fn apply<T: TxOps>(
         plans.push(mine);
     }
 
-    for (i, c) in commits.iter().enumerate().filter(|(i, _)| live[*i]) {
+    // Documents of every commit, in order: runs of consecutive puts go in bulk; deletes and
+    // clears keep their place between runs.
+    let mut run: Vec<DocPut<'_>> = Vec::new();
+    for c in commits
+        .iter()
+        .zip(&live)
+        .filter(|(_, l)| **l)
+        .map(|(c, _)| c)
+    {
         for op in &c.documents {
             match op {
                 DocumentOp::Put {
@@ -416,15 +431,25 @@ pub(crate) async fn apply<T: TxOps>(
                     key,
                     scope,
                     body,
-                } => {
-                    tx.put_document(collection, key, scope, body, now).await?;
-                }
+                } => run.push(DocPut {
+                    collection,
+                    key,
+                    scope,
+                    body,
+                }),
                 DocumentOp::Delete { collection, key } => {
+                    put_run(tx, &mut run, now).await?;
                     tx.delete_document(collection, Some(key)).await?
                 }
-                DocumentOp::Clear { collection } => tx.delete_document(collection, None).await?,
+                DocumentOp::Clear { collection } => {
+                    put_run(tx, &mut run, now).await?;
+                    tx.delete_document(collection, None).await?
+                }
             }
         }
+    }
+    put_run(tx, &mut run, now).await?;
+    for (i, c) in commits.iter().enumerate().filter(|(i, _)| live[*i]) {
         for op in &c.deadlines {
             match op {
                 DeadlineOp::Arm(d) => {
@@ -509,6 +534,48 @@ pub(crate) async fn apply<T: TxOps>(
         replay: !live.iter().any(|l| *l),
         last_position,
     })
+}
+
+/// One document to upsert, borrowed from a [`DocumentOp::Put`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocPut<'a> {
+    pub collection: &'a str,
+    pub key: &'a str,
+    pub scope: &'a str,
+    pub body: &'a serde_json::Value,
+}
+
+/// Writes and empties a run of puts: one by one when it is a single document, else in bulk,
+/// where the last put of a key wins, as it would one by one.
+async fn put_run<T: TxOps>(
+    tx: &mut T,
+    run: &mut Vec<DocPut<'_>>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    match run.as_slice() {
+        [] => {}
+        [d] => {
+            tx.put_document(d.collection, d.key, d.scope, d.body, now)
+                .await?
+        }
+        _ => tx.put_documents(&last_of_each_key(run), now).await?,
+    }
+    run.clear();
+    Ok(())
+}
+
+/// The run without earlier puts of a key it puts again (one statement may not upsert a row
+/// twice on PostgreSQL).
+fn last_of_each_key<'a>(run: &[DocPut<'a>]) -> Vec<DocPut<'a>> {
+    let mut seen = std::collections::HashSet::with_capacity(run.len());
+    let mut out: Vec<DocPut<'a>> = run
+        .iter()
+        .rev()
+        .filter(|d| seen.insert((d.collection, d.key)))
+        .copied()
+        .collect();
+    out.reverse();
+    out
 }
 
 /// Fires up to `limit` due deadlines in one transaction: appends each one's event (unless

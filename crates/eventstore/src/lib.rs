@@ -24,6 +24,7 @@ pub mod audit;
 pub mod common;
 mod engine;
 mod postgres;
+pub mod rebuild;
 pub mod scheduler;
 mod sqlite;
 pub mod subscription;

@@ -4,7 +4,7 @@
 //! never fire one twice.
 
 use crate::common::{to_micros, truncate, Found, RawRow};
-use crate::engine::{self, Backend, TxOps};
+use crate::engine::{self, Backend, DocPut, TxOps};
 use crate::{
     Commit, CommitOutcome, DeadLetter, Deadline, DeadlineRow, Document, EventStore, KeyRange,
     StoreError,
@@ -22,6 +22,9 @@ use uuid::Uuid;
 const SELECT_RAW: &str = "SELECT position, event_id, stream_id, version, case_id, event_type, \
      schema_version, payload::text AS payload, metadata::text AS metadata, occurred_at, recorded_at, hash \
      FROM events";
+
+/// Documents per bulk upsert (arrays have no bound-parameter limit; this bounds memory).
+const BULK_DOCUMENTS: usize = 5_000;
 
 /// The PostgreSQL event store.
 #[derive(Clone)]
@@ -191,6 +194,30 @@ impl TxOps for PgTx {
         .bind(now)
         .execute(&mut *self.0)
         .await?;
+        Ok(())
+    }
+
+    async fn put_documents(
+        &mut self,
+        docs: &[DocPut<'_>],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        for chunk in docs.chunks(BULK_DOCUMENTS) {
+            sqlx::query(
+                "INSERT INTO documents (collection, key, scope, body, updated_at) \
+                 SELECT c, k, s, b::jsonb, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                 AS u(c, k, s, b) \
+                 ON CONFLICT (collection, key) DO UPDATE SET scope = EXCLUDED.scope, body = EXCLUDED.body, \
+                 updated_at = EXCLUDED.updated_at",
+            )
+            .bind(chunk.iter().map(|d| d.collection).collect::<Vec<&str>>())
+            .bind(chunk.iter().map(|d| d.key).collect::<Vec<&str>>())
+            .bind(chunk.iter().map(|d| d.scope).collect::<Vec<&str>>())
+            .bind(chunk.iter().map(|d| d.body.to_string()).collect::<Vec<_>>())
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! runs on real PostgreSQL and real SQLite (see the `backends!` macro at the end).
 
 use contracts::{CaseId, ManualClock, Metadata, NewEvent, StreamId};
+use eventstore::rebuild::{Fold, FoldBy, Rebuild};
 use eventstore::subscription::{CatchUp, Projection, ProjectionError};
 use eventstore::{
     audit, scheduler::Scheduler, Commit, Deadline, DeadlineOp, DocumentOp, EventStore,
@@ -972,6 +973,153 @@ async fn grouped_commits_answer_each_as_alone(h: Harness) {
     assert!(docs.iter().all(|d| d.key.starts_with("d-")));
 }
 
+/// Runs of puts are written in bulk (more rows than one SQLite statement may bind): a key put
+/// twice in a run keeps its last body, a delete or a clear between runs keeps its place, and
+/// the bodies read back as written.
+async fn bulk_document_writes(h: Harness) {
+    let s = &h.store;
+    let put = |key: String, scope: &str, n: u64| DocumentOp::Put {
+        collection: "bulk".into(),
+        key,
+        scope: scope.into(),
+        body: serde_json::json!({ "n": n, "text": "二〇二六 \"quoted\"", "nested": { "a": [1, 2] } }),
+    };
+    let mut documents: Vec<DocumentOp> = (0..7_000)
+        .map(|i| put(format!("k{i:05}"), "a", i))
+        .collect();
+    // The same key again in the same run: the later put wins.
+    documents.push(put("k00003".into(), "b", 99));
+    documents.push(DocumentOp::Delete {
+        collection: "bulk".into(),
+        key: "k00004".into(),
+    });
+    documents.push(put("k00005".into(), "b", 55));
+    documents.push(DocumentOp::Put {
+        collection: "other".into(),
+        key: "x".into(),
+        scope: "a".into(),
+        body: serde_json::json!(null),
+    });
+    s.commit(Commit {
+        documents,
+        ..Commit::default()
+    })
+    .await
+    .unwrap();
+    let all = s.documents("bulk", None, u32::MAX).await.unwrap();
+    assert_eq!(all.len(), 6_999);
+    assert_eq!(s.documents("bulk", Some("b"), 10).await.unwrap().len(), 2);
+    let three = s.document("bulk", "k00003").await.unwrap().unwrap();
+    assert_eq!(
+        (three.scope.as_str(), three.body["n"].as_u64()),
+        ("b", Some(99))
+    );
+    assert!(s.document("bulk", "k00004").await.unwrap().is_none());
+    let last = s.document("bulk", "k06999").await.unwrap().unwrap();
+    assert_eq!(last.body["text"], "二〇二六 \"quoted\"");
+    assert_eq!(last.body["nested"]["a"][1], 2);
+    assert!(s.document("other", "x").await.unwrap().is_some());
+    // A clear, then a run, in one commit (how a rebuild starts).
+    s.commit(Commit {
+        documents: vec![
+            DocumentOp::Clear {
+                collection: "bulk".into(),
+            },
+            put("k1".into(), "c", 1),
+            put("k2".into(), "c", 2),
+        ],
+        ..Commit::default()
+    })
+    .await
+    .unwrap();
+    let all = s.documents("bulk", None, u32::MAX).await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+}
+
+/// The one-pass rebuild reads every page of the log, clears what the parts own (a stale
+/// document goes), writes every part's documents and moves the parts' checkpoints.
+async fn one_pass_rebuild(h: Harness) {
+    let s = &h.store;
+    for i in 0..30u64 {
+        append(
+            s,
+            &format!("p-{}", i % 7),
+            ExpectedVersion::Any,
+            events("p-1", 1 + i % 5),
+        )
+        .await
+        .unwrap();
+        append(s, &format!("q-{i}"), ExpectedVersion::Any, events("q-1", 1))
+            .await
+            .unwrap();
+    }
+    s.commit(Commit {
+        documents: vec![DocumentOp::Put {
+            collection: "sums".into(),
+            key: "stale".into(),
+            scope: "all".into(),
+            body: serde_json::json!({}),
+        }],
+        ..Commit::default()
+    })
+    .await
+    .unwrap();
+    let (head, _) = s.head().await.unwrap();
+    let mut expected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for e in all_events(s).await {
+        if let Some(key) = e.stream_id.as_str().strip_prefix("p-") {
+            let t = expected.entry(key.to_owned()).or_default();
+            t.0 += 1;
+            t.1 += e.payload["n"].as_u64().unwrap();
+        }
+    }
+    let mut pages = 0;
+    // Per stream of category `p`: the count and the sum of `n`.
+    let sums = Fold::new(
+        FoldBy::Stream("p"),
+        &["sums"],
+        |_| (0u64, 0u64),
+        |(count, sum), e| {
+            *count += 1;
+            *sum += e.payload["n"].as_u64().ok_or("no n")?;
+            Ok::<_, ProjectionError>(())
+        },
+        |key, (count, sum)| {
+            vec![DocumentOp::Put {
+                collection: "sums".into(),
+                key,
+                scope: "all".into(),
+                body: serde_json::json!({ "count": count, "sum": sum }),
+            }]
+        },
+    )
+    .checkpoint("sums");
+    let parts: Vec<Box<dyn Rebuild>> = vec![Box::new(sums)];
+    let rebuilt = eventstore::rebuild::rebuild(s, parts, |_, _| pages += 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rebuilt.head, rebuilt.states.clone(), rebuilt.documents),
+        (head, vec![7], 7)
+    );
+    assert!(pages >= 1);
+    let docs: BTreeMap<String, (u64, u64)> = s
+        .documents("sums", None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let n = |f: &str| d.body[f].as_u64().unwrap();
+            (d.key.clone(), (n("count"), n("sum")))
+        })
+        .collect();
+    assert_eq!(docs, expected);
+    assert_eq!(s.checkpoint("sums").await.unwrap(), head);
+}
+
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -1005,6 +1153,8 @@ backends!(
     append_only_and_tamper_evident,
     deadlines_fire_exactly_once_or_never,
     rebuild_equals_live,
+    bulk_document_writes,
+    one_pass_rebuild,
 );
 
 /// Two stores on one SQLite file (as two processes would be): writers queue on the file's

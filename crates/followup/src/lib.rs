@@ -21,6 +21,7 @@ pub mod core;
 pub mod events;
 pub mod http;
 pub mod projection;
+pub mod replay;
 
 pub use component::{consumer_configs, Actor, FollowUpError, FollowUpService};
 pub use core::{CaseState, Decision, Rejection};

@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Every collection this projection writes (a rebuild clears them first).
+pub const COLLECTIONS: [&str; 3] = ["followup-item", "followup-worklist", "followup-case"];
+
 /// One read-model document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Doc {

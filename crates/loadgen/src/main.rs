@@ -184,12 +184,21 @@ async fn main() -> anyhow::Result<()> {
             };
             let store = eventstore::Store::connect(&url, Arc::new(contracts::SystemClock)).await?;
             store.migrate().await?;
+            let escalation = escalation::Escalation::new(
+                store.clone(),
+                &region.policy.green_channel,
+                Arc::new(reference.clone()),
+                Arc::new(escalation::NearMissCatalogue::load(
+                    root().join("config/catalogues/near-miss/who-2011.toml"),
+                )?),
+            );
             let t = std::time::Instant::now();
             let loaded = loadgen::replay::load(
                 &store,
                 &reference,
                 &catalogues,
                 &region.policy,
+                &escalation,
                 events,
                 7,
                 |h| {
@@ -220,8 +229,14 @@ async fn main() -> anyhow::Result<()> {
                 f.backend, f.events, f.cases
             );
             println!(
-                "replay (warning rebuild)   {:>10.0} events/s  ({:.1} s)",
-                f.replay_events_per_s, f.replay_secs
+                "replay (all projections)   {:>10.0} events/s  ({:.1} s: read and fold {:.1} s, write {:.1} s)",
+                f.replay_events_per_s, f.replay_secs, f.replay_read_secs, f.replay_write_secs
+            );
+            let parts: Vec<String> = f.parts.iter().map(|(p, n)| format!("{p} {n}")).collect();
+            println!(
+                "documents written          {:>10}  ({})",
+                f.documents,
+                parts.join(", ")
             );
             println!(
                 "raw sequential read        {:>10.0} rows/s    ({:.1} s)",
@@ -235,7 +250,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ReplayOnly { database_url } => {
-            let f = loadgen::replay::measure(&database_url, policy()?).await?;
+            let review = review::ReviewPolicy::load(root().join("config/review/default.toml"))?;
+            let f = loadgen::replay::measure(&database_url, policy()?, review).await?;
             println!("{}", serde_json::to_string_pretty(&f)?);
             Ok(())
         }

@@ -1,7 +1,8 @@
 //! The replay figure: fill a store quickly with a realistic log (synthetic cards graded by
-//! the real scoring engine, each case's warning events decided by the real warning core,
-//! committed a few hundred cases per transaction), then time the rebuild `referral replay`
-//! runs (`warning::Warning::rebuild`) beside a plain sequential read of the same `events`
+//! the real scoring engine; each case's warning, follow-up and green-channel events decided
+//! by those components' real pure cores; committed a few hundred cards per transaction),
+//! then time the rebuild `referral replay` runs (every projection, one pass:
+//! [`referral::replay::replay_all`]) beside a plain sequential read of the same `events`
 //! table with sqlx.
 //!
 //! What it does not: go through HTTP or NATS (that is [`crate::run`]); arm deadlines or write
@@ -71,13 +72,98 @@ fn assess(
     Ok((at, scoring::assess(&card, catalogues, policy)?))
 }
 
-/// Appends about `target` events: per card a `RiskAssessed` and warning's decision on it.
-/// Returns the head position reached.
+/// One stream's events as the loader builds them: numbered, folded into the component's
+/// state as they are made, collected for the commit.
+struct StreamWriter {
+    stream: StreamId,
+    case: CaseId,
+    version: i64,
+    events: Vec<NewEvent>,
+}
+
+impl StreamWriter {
+    fn new(stream: StreamId, case: &CaseId, version: i64) -> Self {
+        Self {
+            stream,
+            case: case.clone(),
+            version,
+            events: Vec::new(),
+        }
+    }
+
+    /// Appends one decided event (component `component`) and folds it with `evolve`.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        component: &str,
+        event_id: Uuid,
+        event_type: &str,
+        payload: Value,
+        occurred_at: OffsetDateTime,
+        district: Option<DistrictCode>,
+        evolve: impl FnOnce(&Envelope) -> Result<(), contracts::EnvelopeError>,
+    ) -> Result<()> {
+        self.version += 1;
+        let mut metadata = Metadata::system(component);
+        metadata.district = district;
+        let event = NewEvent {
+            event_id,
+            stream_id: self.stream.clone(),
+            case_id: Some(self.case.clone()),
+            event_type: event_type.to_owned(),
+            schema_version: 1,
+            payload,
+            metadata,
+            occurred_at,
+        };
+        evolve(&Envelope {
+            event_id,
+            stream_id: self.stream.clone(),
+            version: self.version,
+            position: 0,
+            case_id: event.case_id.clone(),
+            event_type: event.event_type.clone(),
+            schema_version: 1,
+            payload: event.payload.clone(),
+            metadata: event.metadata.clone(),
+            occurred_at,
+            recorded_at: occurred_at,
+        })?;
+        self.events.push(event);
+        Ok(())
+    }
+
+    fn append(self) -> Append {
+        Append {
+            stream_id: self.stream,
+            expected: ExpectedVersion::Any,
+            events: self.events,
+        }
+    }
+}
+
+/// A woman's states in the three components the loader decides for.
+#[derive(Default)]
+struct Woman {
+    warning: CaseState,
+    warning_version: i64,
+    followup: followup::CaseState,
+    followup_version: i64,
+}
+
+/// Appends about `target` events: per card a `RiskAssessed` and warning's decision on it;
+/// follow-up's decisions on warning's `HighRiskCaseOpened` and `CaseTransferred` (her plan
+/// and its scheduled calls); for a card flagged critical, the green channel escalation's
+/// service would open, and then, alternately, the first centre accepting her or the
+/// acceptance deadline firing and escalation moving her up the ladder. Every decision is the
+/// components' own pure code. Returns the head position reached.
+#[allow(clippy::too_many_arguments)]
 pub async fn load(
     store: &Store,
     reference: &ReferenceData,
     catalogues: &Catalogues,
     policy: &Policy,
+    escalation: &escalation::Escalation<Store>,
     target: i64,
     seed: u64,
     mut progress: impl FnMut(i64),
@@ -87,21 +173,22 @@ pub async fn load(
     config.invalid_share = 0.0;
     config.active_women = 2_000;
     let mut gen = synth::Synth::new(reference, catalogues, config)?;
-    let mut states: HashMap<u64, (CaseId, CaseState, i64)> = HashMap::new();
+    let mut women: HashMap<u64, (CaseId, Woman)> = HashMap::new();
+    let mut referrals = 0u64;
     let (mut head, _) = store.head().await?;
     while head < target {
         let mut appends = Vec::new();
         for _ in 0..300 {
             let card = gen.next_card();
             let (at, assessment) = assess(&card.body, catalogues, policy)?;
-            let entry = states.entry(card.woman).or_insert_with(|| {
+            let (case, woman) = women.entry(card.woman).or_insert_with(|| {
                 let case = CaseId::parse(
                     Uuid::new_v5(&NS, format!("w{}", card.woman).as_bytes()).to_string(),
                 )
                 .expect("uuid case ids are valid");
-                (case, CaseState::default(), 0)
+                (case, Woman::default())
             });
-            let case = entry.0.clone();
+            let case = case.clone();
             let card_event_id = Uuid::new_v5(&NS, format!("card/{}", card.card_id).as_bytes());
             let ra_id = contracts::derive_event_id(card_event_id, "RiskAssessed");
             let institution = InstitutionCode::parse(&card.institution)?;
@@ -119,63 +206,97 @@ pub async fn load(
                 residence_district: home.clone(),
                 assessed_at: at,
                 received_at: at,
-                critical: false,
+                critical: card.body["critical"].as_bool().unwrap_or(false),
                 assessment,
             };
-            let decision = on_assessed(&entry.1, &ra, ra_id, policy);
-            let mut meta = Metadata::system("loadgen");
-            meta.district = Some(home);
-            appends.push(Append {
-                stream_id: StreamId::of("assessment", &case)?,
-                expected: ExpectedVersion::Any,
-                events: vec![NewEvent {
-                    event_id: ra_id,
-                    stream_id: StreamId::of("assessment", &case)?,
-                    case_id: Some(case.clone()),
-                    event_type: "RiskAssessed".into(),
-                    schema_version: 1,
-                    payload: serde_json::to_value(&ra)?,
-                    metadata: meta,
-                    occurred_at: at,
-                }],
-            });
-            let stream = StreamId::of("warning", &case)?;
-            let mut events = Vec::new();
+            let mut assessed = StreamWriter::new(StreamId::of("assessment", &case)?, &case, 0);
+            assessed.push(
+                "loadgen",
+                ra_id,
+                "RiskAssessed",
+                serde_json::to_value(&ra)?,
+                at,
+                Some(home),
+                |_| Ok(()),
+            )?;
+            appends.push(assessed.append());
+
+            // Warning decides on the assessment.
+            let decision = on_assessed(&woman.warning, &ra, ra_id, policy);
+            let mut warned = StreamWriter::new(
+                StreamId::of("warning", &case)?,
+                &case,
+                woman.warning_version,
+            );
+            let mut opened = Vec::new();
             for d in decision.events {
-                entry.2 += 1;
-                let mut metadata = Metadata::system("warning");
-                metadata.district = Some(d.district.clone());
-                let env = Envelope {
-                    event_id: d.event_id,
-                    stream_id: stream.clone(),
-                    version: entry.2,
-                    position: 0,
-                    case_id: Some(case.clone()),
-                    event_type: d.event_type.to_owned(),
-                    schema_version: 1,
-                    payload: d.payload.clone(),
-                    metadata: metadata.clone(),
-                    occurred_at: d.occurred_at,
-                    recorded_at: d.occurred_at,
-                };
-                entry.1.evolve(&env)?;
-                events.push(NewEvent {
-                    event_id: d.event_id,
-                    stream_id: stream.clone(),
-                    case_id: Some(case.clone()),
-                    event_type: d.event_type.to_owned(),
-                    schema_version: 1,
-                    payload: d.payload,
-                    metadata,
-                    occurred_at: d.occurred_at,
-                });
+                if d.event_type == "HighRiskCaseOpened" || d.event_type == "CaseTransferred" {
+                    opened.push((d.event_id, d.event_type, d.payload.clone()));
+                }
+                let state = &mut woman.warning;
+                warned.push(
+                    "warning",
+                    d.event_id,
+                    d.event_type,
+                    d.payload,
+                    d.occurred_at,
+                    Some(d.district),
+                    |e| state.evolve(e),
+                )?;
             }
-            appends.push(Append {
-                stream_id: stream,
-                expected: ExpectedVersion::Any,
-                events,
-            });
+            woman.warning_version = warned.version;
+            appends.push(warned.append());
+
+            // Follow-up decides on warning's opening and transfers.
+            let mut followed = StreamWriter::new(
+                StreamId::of("followup", &case)?,
+                &case,
+                woman.followup_version,
+            );
+            for (cause, event_type, payload) in opened {
+                let decision = if event_type == "HighRiskCaseOpened" {
+                    followup::core::on_opened(
+                        &woman.followup,
+                        &serde_json::from_value(payload)?,
+                        cause,
+                        &policy.follow_up,
+                    )
+                } else {
+                    followup::core::on_transferred(
+                        &woman.followup,
+                        &serde_json::from_value(payload)?,
+                        cause,
+                        &policy.follow_up,
+                    )
+                };
+                for d in decision.events {
+                    let state = &mut woman.followup;
+                    followed.push(
+                        "followup",
+                        d.event_id,
+                        d.event_type,
+                        d.payload,
+                        d.occurred_at,
+                        d.district,
+                        |e| state.evolve(e),
+                    )?;
+                }
+            }
+            woman.followup_version = followed.version;
+            appends.push(followed.append());
+
+            // Escalation opens a green channel for a critical card.
+            if let Some(opening) = escalation.opening_for_assessment(ra_id, &ra)? {
+                referrals += 1;
+                appends.push(refer(
+                    &case,
+                    &opening,
+                    escalation.timing(),
+                    referrals.is_multiple_of(2),
+                )?);
+            }
         }
+        appends.retain(|a| !a.events.is_empty());
         store
             .commit(Commit {
                 appends,
@@ -188,6 +309,67 @@ pub async fn load(
     Ok(head)
 }
 
+/// A referral's stream: opened; then accepted by the first centre ten minutes later, or
+/// (`escalate`) its acceptance deadline fired and escalation's decision on it.
+fn refer(
+    case: &CaseId,
+    opening: &escalation::events::GreenChannelOpened,
+    timing: escalation::Timing,
+    escalate: bool,
+) -> Result<Append> {
+    use escalation::core::{on_accept, on_open, on_overdue, Decision, ReferralState};
+    let mut state = ReferralState::default();
+    let mut w = StreamWriter::new(
+        escalation::Escalation::<Store>::stream(opening.referral_id),
+        case,
+        0,
+    );
+    let apply = |w: &mut StreamWriter, state: &mut ReferralState, d: Decision| {
+        for e in d.events {
+            w.push(
+                "escalation",
+                e.event_id,
+                e.event_type,
+                e.payload,
+                e.occurred_at,
+                Some(e.district),
+                |env| state.evolve(env),
+            )?;
+        }
+        anyhow::Ok(())
+    };
+    let opened = on_open(&state, opening);
+    let deadline = opened.arm.first().cloned();
+    apply(&mut w, &mut state, opened)?;
+    match deadline {
+        Some(fired) if escalate => {
+            let overdue: escalation::events::ReferralAcceptanceOverdue =
+                serde_json::from_value(fired.event.payload.clone())?;
+            let cause = fired.event.event_id;
+            apply(
+                &mut w,
+                &mut state,
+                Decision {
+                    events: vec![fired.event],
+                    ..Decision::default()
+                },
+            )?;
+            let d = on_overdue(&state, &overdue, cause, fired.due_at, timing);
+            apply(&mut w, &mut state, d)?;
+        }
+        _ => {
+            let accepted = on_accept(
+                &state,
+                &opening.target,
+                "loadgen",
+                opening.opened_at + time::Duration::minutes(10),
+            )?;
+            apply(&mut w, &mut state, accepted)?;
+        }
+    }
+    Ok(w.append())
+}
+
 /// Replay figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplayFigures {
@@ -197,8 +379,16 @@ pub struct ReplayFigures {
     pub events: i64,
     /// Cases whose warning read models were rebuilt.
     pub cases: usize,
-    /// Seconds the rebuild took.
+    /// States each part folded (warning cases, follow-up cases, referrals, review cases).
+    pub parts: Vec<(String, usize)>,
+    /// Documents the rebuild wrote.
+    pub documents: usize,
+    /// Seconds the rebuild took (all projections, one pass).
     pub replay_secs: f64,
+    /// Of which reading and folding the log.
+    pub replay_read_secs: f64,
+    /// Of which writing the documents.
+    pub replay_write_secs: f64,
     /// Events per second of the rebuild.
     pub replay_events_per_s: f64,
     /// Seconds a plain sequential sqlx read of the whole `events` table took.
@@ -211,24 +401,36 @@ pub struct ReplayFigures {
     pub peak_rss_mb: f64,
 }
 
-/// Times the rebuild (`referral replay`'s function) and the raw read. Run it in a fresh
-/// process for a clean peak RSS.
-pub async fn measure(url: &str, policy: Policy) -> Result<ReplayFigures> {
+/// Times the rebuild `referral replay` runs ([`referral::replay::replay_all`]: every
+/// projection, one pass) and the raw read. Run it in a fresh process for a clean peak RSS.
+pub async fn measure(
+    url: &str,
+    policy: Policy,
+    review: review::ReviewPolicy,
+) -> Result<ReplayFigures> {
     let store = Store::connect(url, Arc::new(contracts::SystemClock)).await?;
     store.migrate().await?;
     let (events, _) = store.head().await?;
     let (raw_rows, raw_secs) = raw_read(url).await?;
     let started = Instant::now();
-    let warning = warning::Warning::new(store.clone(), Arc::new(policy));
-    let cases = warning.rebuild(|_, _| {}).await?;
+    let rebuilt =
+        referral::replay::replay_all(&store, &policy, Arc::new(review), |_, _| {}).await?;
     let secs = started.elapsed().as_secs_f64();
     let replay = events as f64 / secs.max(1e-9);
     let raw = raw_rows as f64 / raw_secs.max(1e-9);
     Ok(ReplayFigures {
         backend: store.backend().into(),
         events,
-        cases,
+        cases: rebuilt.states[0],
+        parts: referral::replay::PARTS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .zip(rebuilt.states.iter().copied())
+            .collect(),
+        documents: rebuilt.documents,
         replay_secs: secs,
+        replay_read_secs: rebuilt.read_secs,
+        replay_write_secs: rebuilt.write_secs,
         replay_events_per_s: replay,
         raw_read_secs: raw_secs,
         raw_read_rows_per_s: raw,

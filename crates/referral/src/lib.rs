@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod replay;
 
 pub use app::Application;
 pub use config::Config;

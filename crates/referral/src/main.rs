@@ -392,40 +392,34 @@ async fn import(config: Config, institution: &str, file: &std::path::Path) -> an
 
 async fn replay(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let region = scoring::Region::load(&config.region_file)?;
     let started = std::time::Instant::now();
-    let (head, _) = store.head().await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "warning {bar:40} {pos}/{len} cases {per_sec} eta {eta}",
+            "replay {bar:40} {pos}/{len} events {per_sec} eta {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let warning = warning::Warning::new(store, Arc::new(region.policy));
-    let cases = warning
-        .rebuild(|done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })
-        .await?;
-    bar.finish_and_clear();
-    let review = review::ReviewService::new(
-        warning.store().clone(),
-        Arc::new(review::ReviewPolicy::load(config.review_file())?),
-        None,
-    );
-    let reviewed = review
-        .rebuild(|done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })
-        .await?;
+    let rebuilt = referral::replay::replay(&store, &config, |done, head| {
+        bar.set_length(head.max(0) as u64);
+        bar.set_position(done.max(0) as u64);
+    })
+    .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    let parts: Vec<String> = referral::replay::PARTS
+        .iter()
+        .zip(&rebuilt.states)
+        .map(|(part, n)| format!("{part} {n}"))
+        .collect();
     println!(
-        "replayed {head} events: warning read models of {cases} cases and review facts of {reviewed} cases rebuilt in {secs:.1} s ({:.0} events/s)",
-        head as f64 / secs.max(1e-9)
+        "replayed {} events in one pass: {} documents ({}) rebuilt in {secs:.1} s ({:.0} events/s; read and fold {:.1} s, write {:.1} s)",
+        rebuilt.head,
+        rebuilt.documents,
+        parts.join(", "),
+        rebuilt.head as f64 / secs.max(1e-9),
+        rebuilt.read_secs,
+        rebuilt.write_secs,
     );
     Ok(())
 }

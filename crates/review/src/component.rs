@@ -105,6 +105,44 @@ pub async fn case_events<S: EventStore>(
 /// remembered (see [`ReviewService`]); beyond that the memory is cleared and re-learnt.
 const REMEMBERED_CASES: usize = 100_000;
 
+/// The document ops that make a case's documents reflect `facts` (the live refresh and the
+/// replay both write these).
+pub fn documents(policy: &ReviewPolicy, facts: &CaseFacts) -> Vec<DocumentOp> {
+    let mut ops = Vec::new();
+    let body = serde_json::to_value(facts).unwrap_or_default();
+    for scope in facts.district_years(policy) {
+        ops.push(DocumentOp::Put {
+            collection: FACTS.into(),
+            key: format!("{scope}/{}", facts.case_id),
+            scope,
+            body: body.clone(),
+        });
+    }
+    if let Some((trigger, at)) = facts.review_trigger(policy) {
+        let entry = json!({
+            "case_id": facts.case_id,
+            "trigger": trigger,
+            "at": crate::timeline::rfc3339(at, policy.offset()),
+            "residence_district": facts.residence,
+            "institutions": facts.institutions(),
+            "near_miss_centre": facts.near_miss_centre,
+            "reviews": facts.reviews,
+        });
+        let mut scopes: BTreeSet<String> =
+            facts.residence.iter().map(|d| format!("d:{d}")).collect();
+        scopes.extend(facts.institutions().iter().map(|i| format!("f:{i}")));
+        for scope in scopes {
+            ops.push(DocumentOp::Put {
+                collection: DUE.into(),
+                key: format!("{scope}/{}", facts.case_id),
+                scope,
+                body: entry.clone(),
+            });
+        }
+    }
+    ops
+}
+
 /// The review service over a store.
 ///
 /// The consumer remembers, per case, the last log position its committed facts documents
@@ -174,39 +212,7 @@ impl<S: EventStore> ReviewService<S> {
 
     /// The document ops that make the case's documents reflect `facts`.
     pub fn documents(&self, facts: &CaseFacts) -> Vec<DocumentOp> {
-        let mut ops = Vec::new();
-        let body = serde_json::to_value(facts).unwrap_or_default();
-        for scope in facts.district_years(&self.policy) {
-            ops.push(DocumentOp::Put {
-                collection: FACTS.into(),
-                key: format!("{scope}/{}", facts.case_id),
-                scope,
-                body: body.clone(),
-            });
-        }
-        if let Some((trigger, at)) = facts.review_trigger(&self.policy) {
-            let entry = json!({
-                "case_id": facts.case_id,
-                "trigger": trigger,
-                "at": crate::timeline::rfc3339(at, self.policy.offset()),
-                "residence_district": facts.residence,
-                "institutions": facts.institutions(),
-                "near_miss_centre": facts.near_miss_centre,
-                "reviews": facts.reviews,
-            });
-            let mut scopes: BTreeSet<String> =
-                facts.residence.iter().map(|d| format!("d:{d}")).collect();
-            scopes.extend(facts.institutions().iter().map(|i| format!("f:{i}")));
-            for scope in scopes {
-                ops.push(DocumentOp::Put {
-                    collection: DUE.into(),
-                    key: format!("{scope}/{}", facts.case_id),
-                    scope,
-                    body: entry.clone(),
-                });
-            }
-        }
-        ops
+        documents(&self.policy, facts)
     }
 
     /// Rewrites the case's documents from the log (idempotent). Skips the write when the
@@ -393,54 +399,18 @@ impl<S: EventStore> ReviewService<S> {
         Ok(reviewed)
     }
 
-    /// Rebuilds every review document from the log (`referral replay`): finds every case,
-    /// clears the collections and writes each case's documents, 200 cases a transaction.
-    /// `progress(done, total)` after each. Idempotent.
+    /// Rebuilds every review document from the log in one pass and moves the checkpoint to
+    /// the replayed head (`referral replay` rebuilds them together with the other
+    /// components' read models through [`crate::replay::replayer`]). `progress(position,
+    /// head)` after each page. Returns the cases rebuilt. Idempotent.
     pub async fn rebuild(
         &self,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<usize, ReviewError> {
-        let mut cases = BTreeSet::new();
-        let mut after = 0;
-        let mut head = 0;
-        loop {
-            let batch = self.store.read_all(after, 5000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.position;
-            head = after;
-            cases.extend(batch.into_iter().filter_map(|e| e.case_id));
-        }
-        self.store
-            .commit(Commit {
-                documents: vec![
-                    DocumentOp::Clear {
-                        collection: FACTS.into(),
-                    },
-                    DocumentOp::Clear {
-                        collection: DUE.into(),
-                    },
-                ],
-                ..Commit::default()
-            })
-            .await?;
-        let total = cases.len();
-        let cases: Vec<CaseId> = cases.into_iter().collect();
-        for (i, chunk) in cases.chunks(200).enumerate() {
-            let mut documents = Vec::new();
-            for case in chunk {
-                let events = self.case_events(case).await?;
-                documents.extend(self.documents(&CaseFacts::fold(case.as_str(), &events)));
-            }
-            self.store
-                .commit(Commit {
-                    documents,
-                    ..Commit::default()
-                })
-                .await?;
-            progress((i * 200 + chunk.len()).min(total), total);
-        }
-        self.store.reset_checkpoint(COMPONENT, head).await?;
-        Ok(total)
+        progress: impl FnMut(i64, i64),
+    ) -> Result<usize, eventstore::subscription::SubscriptionError> {
+        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> =
+            vec![Box::new(crate::replay::replayer(self.policy.clone()))];
+        let rebuilt = eventstore::rebuild::rebuild(&self.store, parts, progress).await?;
+        Ok(rebuilt.states[0])
     }
 }
 

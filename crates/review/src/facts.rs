@@ -193,26 +193,39 @@ impl CaseFacts {
     /// Folds a case's events (in log order). Events that do not decode are skipped (the
     /// timeline still shows them).
     pub fn fold(case_id: &str, events: &[Envelope]) -> Self {
-        let mut f = Self {
-            case_id: case_id.to_owned(),
-            ..Self::default()
-        };
+        let mut f = Self::new(case_id);
         for e in events {
             f.apply(e);
         }
-        if let Some(o) = f.outcome.as_mut() {
+        f.finish()
+    }
+
+    /// No event folded yet: [`CaseFacts::apply`] each event in log order, then
+    /// [`CaseFacts::finish`] (what [`CaseFacts::fold`] does, for a caller that meets the
+    /// events one at a time, such as a replay).
+    pub fn new(case_id: &str) -> Self {
+        Self {
+            case_id: case_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The facts once every event is folded: an outcome without a district is her residence's.
+    pub fn finish(mut self) -> Self {
+        if let Some(o) = self.outcome.as_mut() {
             if o.district.is_none() {
-                o.district.clone_from(&f.residence);
+                o.district.clone_from(&self.residence);
             }
         }
-        f
+        self
     }
 
     fn referral(&mut self, id: Uuid) -> Option<&mut ReferralFact> {
         self.referrals.iter_mut().find(|r| r.referral_id == id)
     }
 
-    fn apply(&mut self, e: &Envelope) {
+    /// Folds one event of the case (see [`CaseFacts::new`]).
+    pub fn apply(&mut self, e: &Envelope) {
         self.as_of = self.as_of.max(e.position);
         match e.event_type.as_str() {
             "RiskCardSubmitted" => {

@@ -21,6 +21,7 @@ pub mod http;
 pub mod indicators;
 pub mod pack;
 pub mod policy;
+pub mod replay;
 pub mod timeline;
 pub mod verify;
 

@@ -8,16 +8,14 @@
 
 use crate::core::{self, CaseState, Decided, Decision, Rejection};
 use crate::events::{AlertKind, DistrictAlertOverdue, NotSuitableRecorded};
-use crate::projection::{diff, documents, COLLECTIONS};
+use crate::projection::{diff, documents};
 use bus::{ConsumerConfig, Handler, HandlerError};
 use contracts::{
     CaseId, DistrictCode, DomainEvent, Envelope, FollowUpAlertRaised, Metadata, NewEvent,
     OutcomeKind, PregnancyOutcomeReported, StreamId, Subject,
 };
-use eventstore::DocumentOp;
 use eventstore::{Commit, Deadline, DeadlineOp, EventStore, ExpectedVersion, StoreError};
 use scoring::{AlertTrigger, Policy, RiskAssessed};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -207,57 +205,19 @@ impl<S: EventStore> Warning<S> {
         Err(WarningError::Busy)
     }
 
-    /// Rebuilds every warning read model from the log (`referral replay`): finds the cases
-    /// with a `warning-` stream, clears the collections, and writes each case's documents
-    /// from its events alone, 200 cases a transaction. `progress(done, total)` after each.
-    /// Run it with the warning consumers stopped; it is idempotent, so an interrupted run is
-    /// finished by running it again.
+    /// Rebuilds every warning read model from the log in one pass (`referral replay`
+    /// rebuilds them together with the other components' read models through
+    /// [`crate::replay::replayer`]). `progress(position, head)` after each page. Returns the
+    /// cases rebuilt. Run it with the warning consumers stopped; it is idempotent, so an
+    /// interrupted run is finished by running it again.
     pub async fn rebuild(
         &self,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<usize, WarningError> {
-        let mut cases = BTreeSet::new();
-        let mut after = 0;
-        loop {
-            let batch = self.store.read_all(after, 5000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.position;
-            cases.extend(
-                batch
-                    .into_iter()
-                    .filter(|e| e.stream_id.as_str().starts_with("warning-"))
-                    .filter_map(|e| e.case_id),
-            );
-        }
-        let clear = COLLECTIONS
-            .iter()
-            .map(|c| DocumentOp::Clear {
-                collection: (*c).to_owned(),
-            })
-            .collect();
-        self.store
-            .commit(Commit {
-                documents: clear,
-                ..Commit::default()
-            })
-            .await?;
-        let total = cases.len();
-        let cases: Vec<CaseId> = cases.into_iter().collect();
-        for (i, chunk) in cases.chunks(200).enumerate() {
-            let mut ops = Vec::new();
-            for case in chunk {
-                let state = self.load(case).await?;
-                ops.extend(diff(&[], &documents(case, &state)));
-            }
-            self.store
-                .commit(Commit {
-                    documents: ops,
-                    ..Commit::default()
-                })
-                .await?;
-            progress((i * 200 + chunk.len()).min(total), total);
-        }
-        Ok(total)
+        progress: impl FnMut(i64, i64),
+    ) -> Result<usize, eventstore::subscription::SubscriptionError> {
+        let parts: Vec<Box<dyn eventstore::rebuild::Rebuild>> =
+            vec![Box::new(crate::replay::replayer())];
+        let rebuilt = eventstore::rebuild::rebuild(&self.store, parts, progress).await?;
+        Ok(rebuilt.states[0])
     }
 
     /// An office acknowledges an alert (idempotent). Returns the alert's case.

@@ -18,6 +18,7 @@ pub mod core;
 pub mod events;
 pub mod http;
 pub mod projection;
+pub mod replay;
 
 pub use component::{Actor, Warning, WarningError};
 pub use core::{CaseState, Decision, Rejection};

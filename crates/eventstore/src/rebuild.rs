@@ -1,0 +1,258 @@
+//! Rebuilding read models in one pass over `$all` (`referral replay`).
+//!
+//! Each component supplies a [`Rebuild`]: it folds the events it owns into per-stream (or
+//! per-case) state in memory and, at the end, turns that state into its documents with the
+//! same pure projection code its live handlers use. [`rebuild`] reads the log once, in large
+//! pages (the next page is read while the current one is folded), feeds every event to every
+//! part, then clears each part's collections and writes the documents in chunked commits
+//! (the engine writes runs of puts as multi-row statements), and finally moves the parts'
+//! checkpoints to the head it read up to.
+//!
+//! What it does not do: decode payloads (the parts do), touch deadlines, handled markers or
+//! the relay's checkpoint (a replay changes no event, so the consumers have nothing to redo),
+//! or read past the head it found when it started (stop the service first).
+
+use crate::subscription::{ProjectionError, SubscriptionError};
+use crate::{Commit, DocumentOp, EventStore};
+use contracts::Envelope;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// One component's read models, rebuilt from the log.
+pub trait Rebuild: Send {
+    /// The collections it owns: cleared before its documents are written.
+    fn collections(&self) -> Vec<String>;
+    /// Folds one event of `$all`, in log order (events not its own are ignored).
+    fn feed(&mut self, event: &Envelope) -> Result<(), ProjectionError>;
+    /// Every document of what was fed, produced lazily (a chunk is written at a time).
+    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send>;
+    /// States folded so far (cases, streams), for the report.
+    fn states(&self) -> usize {
+        0
+    }
+    /// Checkpoints its live documents are kept in step with: set to the replayed head.
+    fn checkpoints(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// How a rebuild went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rebuilt {
+    /// The head position replayed up to (= events read: positions are dense from 1).
+    pub head: i64,
+    /// Documents written.
+    pub documents: usize,
+    /// Each part's [`Rebuild::states`], in the order given.
+    pub states: Vec<usize>,
+    /// Seconds reading and folding the log.
+    pub read_secs: f64,
+    /// Seconds writing the documents.
+    pub write_secs: f64,
+}
+
+/// Events per page of `$all`.
+pub const PAGE: u32 = 10_000;
+/// Document operations per write transaction.
+pub const CHUNK: usize = 20_000;
+
+/// Rebuilds `parts` in one pass over the log up to its current head. `progress(position,
+/// head)` after each page read. Idempotent: an interrupted run is finished by running it
+/// again. Run it with the consumers stopped.
+pub async fn rebuild<S: EventStore>(
+    store: &S,
+    mut parts: Vec<Box<dyn Rebuild>>,
+    mut progress: impl FnMut(i64, i64),
+) -> Result<Rebuilt, SubscriptionError> {
+    let started = Instant::now();
+    let (head, _) = store.head().await?;
+    // The reader runs ahead by one page, so reading and folding overlap.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Envelope>, crate::StoreError>>(2);
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut after = 0;
+            while after < head {
+                let page = store.read_all(after, PAGE).await;
+                let page = match page {
+                    Ok(mut page) => {
+                        page.retain(|e| e.position <= head);
+                        match page.last() {
+                            Some(last) => after = last.position,
+                            None => after = head,
+                        }
+                        Ok(page)
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    return;
+                }
+            }
+        })
+    };
+    while let Some(page) = rx.recv().await {
+        let page = page?;
+        for event in &page {
+            for part in &mut parts {
+                part.feed(event)
+                    .map_err(|source| SubscriptionError::Projection {
+                        position: event.position,
+                        source,
+                    })?;
+            }
+        }
+        if let Some(last) = page.last() {
+            progress(last.position, head);
+        }
+    }
+    reader.await.ok();
+    let read_secs = started.elapsed().as_secs_f64();
+
+    let written = Instant::now();
+    let checkpoints: Vec<String> = parts.iter().flat_map(|p| p.checkpoints()).collect();
+    let states = parts.iter().map(|p| p.states()).collect();
+    let mut ops: Vec<DocumentOp> = parts
+        .iter()
+        .flat_map(|p| p.collections())
+        .map(|collection| DocumentOp::Clear { collection })
+        .collect();
+    let mut documents = 0;
+    for part in parts {
+        for op in part.documents() {
+            documents += 1;
+            ops.push(op);
+            if ops.len() >= CHUNK {
+                write(store, std::mem::take(&mut ops)).await?;
+            }
+        }
+    }
+    write(store, ops).await?;
+    for name in checkpoints {
+        store.reset_checkpoint(&name, head).await?;
+    }
+    Ok(Rebuilt {
+        head,
+        documents,
+        states,
+        read_secs,
+        write_secs: written.elapsed().as_secs_f64(),
+    })
+}
+
+async fn write<S: EventStore>(
+    store: &S,
+    documents: Vec<DocumentOp>,
+) -> Result<(), SubscriptionError> {
+    if !documents.is_empty() {
+        store
+            .commit(Commit {
+                documents,
+                ..Commit::default()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whose state an event belongs to, for a [`Fold`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldBy {
+    /// Each stream of a category (`<category>-<id>`): keyed by `<id>`.
+    Stream(&'static str),
+    /// Each case (every event with a case id): keyed by the case id.
+    Case,
+}
+
+/// A component's [`Rebuild`] from its own pure pieces: per-stream (or per-case) state made by
+/// `init(key)` and folded by `evolve` in log order, kept in memory, and turned into documents
+/// by `documents(key, state)` at the end.
+pub struct Fold<T, E, D> {
+    by: FoldBy,
+    collections: Vec<String>,
+    checkpoints: Vec<String>,
+    init: fn(&str) -> T,
+    evolve: fn(&mut T, &Envelope) -> Result<(), E>,
+    documents: D,
+    states: HashMap<String, T>,
+}
+
+impl<T, E, D> Fold<T, E, D>
+where
+    T: Send + 'static,
+    E: Into<ProjectionError>,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+{
+    /// A fold keyed `by`, owning `collections`.
+    pub fn new(
+        by: FoldBy,
+        collections: &[&str],
+        init: fn(&str) -> T,
+        evolve: fn(&mut T, &Envelope) -> Result<(), E>,
+        documents: D,
+    ) -> Self {
+        Self {
+            by,
+            collections: collections.iter().map(|c| (*c).to_owned()).collect(),
+            checkpoints: Vec::new(),
+            init,
+            evolve,
+            documents,
+            states: HashMap::new(),
+        }
+    }
+
+    /// Also moves the checkpoint `name` to the replayed head.
+    pub fn checkpoint(mut self, name: &str) -> Self {
+        self.checkpoints.push(name.to_owned());
+        self
+    }
+}
+
+impl<T, E, D> Rebuild for Fold<T, E, D>
+where
+    T: Send + 'static,
+    E: Into<ProjectionError>,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+{
+    fn collections(&self) -> Vec<String> {
+        self.collections.clone()
+    }
+
+    fn states(&self) -> usize {
+        self.states.len()
+    }
+
+    fn feed(&mut self, event: &Envelope) -> Result<(), ProjectionError> {
+        let key = match self.by {
+            FoldBy::Stream(category) => event
+                .stream_id
+                .as_str()
+                .strip_prefix(category)
+                .and_then(|rest| rest.strip_prefix('-')),
+            FoldBy::Case => event.case_id.as_ref().map(|c| c.as_str()),
+        };
+        let Some(key) = key else { return Ok(()) };
+        if !self.states.contains_key(key) {
+            self.states.insert(key.to_owned(), (self.init)(key));
+        }
+        match self.states.get_mut(key) {
+            Some(state) => (self.evolve)(state, event).map_err(Into::into),
+            None => Ok(()),
+        }
+    }
+
+    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
+        let documents = self.documents;
+        Box::new(
+            self.states
+                .into_iter()
+                .flat_map(move |(key, state)| documents(key, state)),
+        )
+    }
+
+    fn checkpoints(&self) -> Vec<String> {
+        self.checkpoints.clone()
+    }
+}
