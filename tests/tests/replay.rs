@@ -164,7 +164,7 @@ async fn replay_equals_live(database_url: String) {
     stop.send(true).unwrap();
     serving.await.unwrap().unwrap();
 
-    let rebuilt = referral::replay::replay(&store, &config, |_, _| {})
+    let rebuilt = referral::replay::replay(&store, &config, 1, |_, _| {})
         .await
         .unwrap();
     assert_eq!(rebuilt.head, head);

@@ -8,6 +8,11 @@
 //! (the engine writes runs of puts as multi-row statements), and finally moves the parts'
 //! checkpoints to the head it read up to.
 //!
+//! Memory: every state stays in memory until its documents are written (about 10 KB per
+//! case for the four components). [`rebuild_in_passes`] bounds it: pass `k` of `n` reads
+//! the whole log again but keeps only the states whose key hashes to `k`, then writes their
+//! documents and drops them, so memory is about 1/n while reading costs n passes.
+//!
 //! What it does not do: decode payloads (the parts do), touch deadlines, handled markers or
 //! the relay's checkpoint (a replay changes no event, so the consumers have nothing to redo),
 //! or read past the head it found when it started (stop the service first).
@@ -15,17 +20,27 @@
 use crate::subscription::{ProjectionError, SubscriptionError};
 use crate::{Commit, DocumentOp, EventStore};
 use contracts::Envelope;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One component's read models, rebuilt from the log.
 pub trait Rebuild: Send {
     /// The collections it owns: cleared before its documents are written.
     fn collections(&self) -> Vec<String>;
-    /// Folds one event of `$all`, in log order (events not its own are ignored).
+    /// Folds one event of `$all`, in log order (events not its own are ignored, and so are
+    /// events of states outside the current pass).
     fn feed(&mut self, event: &Envelope) -> Result<(), ProjectionError>;
-    /// Every document of what was fed, produced lazily (a chunk is written at a time).
-    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send>;
+    /// Keeps, from now on, only the states of pass `pass` of `passes` (see
+    /// [`rebuild_in_passes`]). A part that cannot split keeps everything, every pass.
+    fn select(&mut self, pass: usize, passes: usize) {
+        let _ = (pass, passes);
+    }
+    /// Every document of what was fed since the last call, produced lazily (a chunk is
+    /// written at a time); the states are dropped.
+    fn take_documents(&mut self) -> Box<dyn Iterator<Item = DocumentOp> + Send>;
     /// States folded so far (cases, streams), for the report.
     fn states(&self) -> usize {
         0
@@ -61,12 +76,68 @@ pub const CHUNK: usize = 20_000;
 /// again. Run it with the consumers stopped.
 pub async fn rebuild<S: EventStore>(
     store: &S,
+    parts: Vec<Box<dyn Rebuild>>,
+    progress: impl FnMut(i64, i64),
+) -> Result<Rebuilt, SubscriptionError> {
+    rebuild_in_passes(store, parts, 1, progress).await
+}
+
+/// [`rebuild`] in `passes` passes over the log, each keeping about 1/`passes` of the
+/// states in memory (see the module docs). `progress(position, head)` after each page.
+pub async fn rebuild_in_passes<S: EventStore>(
+    store: &S,
     mut parts: Vec<Box<dyn Rebuild>>,
+    passes: usize,
     mut progress: impl FnMut(i64, i64),
 ) -> Result<Rebuilt, SubscriptionError> {
-    let started = Instant::now();
+    let passes = passes.max(1);
     let (head, _) = store.head().await?;
-    // The reader runs ahead by one page, so reading and folding overlap.
+    let checkpoints: Vec<String> = parts.iter().flat_map(|p| p.checkpoints()).collect();
+    let mut ops: Vec<DocumentOp> = parts
+        .iter()
+        .flat_map(|p| p.collections())
+        .map(|collection| DocumentOp::Clear { collection })
+        .collect();
+    let mut rebuilt = Rebuilt {
+        head,
+        states: vec![0; parts.len()],
+        ..Rebuilt::default()
+    };
+    for pass in 0..passes {
+        for part in &mut parts {
+            part.select(pass, passes);
+        }
+        let read = Instant::now();
+        read_and_feed(store, head, &mut parts, &mut progress).await?;
+        rebuilt.read_secs += read.elapsed().as_secs_f64();
+        let written = Instant::now();
+        for (i, part) in parts.iter_mut().enumerate() {
+            rebuilt.states[i] += part.states();
+            for op in part.take_documents() {
+                rebuilt.documents += 1;
+                ops.push(op);
+                if ops.len() >= CHUNK {
+                    write(store, std::mem::take(&mut ops)).await?;
+                }
+            }
+        }
+        write(store, std::mem::take(&mut ops)).await?;
+        rebuilt.write_secs += written.elapsed().as_secs_f64();
+    }
+    for name in checkpoints {
+        store.reset_checkpoint(&name, head).await?;
+    }
+    Ok(rebuilt)
+}
+
+/// Reads the log up to `head` and feeds every event to every part. The reader runs ahead
+/// by one page, so reading and folding overlap.
+async fn read_and_feed<S: EventStore>(
+    store: &S,
+    head: i64,
+    parts: &mut [Box<dyn Rebuild>],
+    progress: &mut impl FnMut(i64, i64),
+) -> Result<(), SubscriptionError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Envelope>, crate::StoreError>>(2);
     let reader = {
         let store = store.clone();
@@ -95,7 +166,7 @@ pub async fn rebuild<S: EventStore>(
     while let Some(page) = rx.recv().await {
         let page = page?;
         for event in &page {
-            for part in &mut parts {
+            for part in parts.iter_mut() {
                 part.feed(event)
                     .map_err(|source| SubscriptionError::Projection {
                         position: event.position,
@@ -108,37 +179,7 @@ pub async fn rebuild<S: EventStore>(
         }
     }
     reader.await.ok();
-    let read_secs = started.elapsed().as_secs_f64();
-
-    let written = Instant::now();
-    let checkpoints: Vec<String> = parts.iter().flat_map(|p| p.checkpoints()).collect();
-    let states = parts.iter().map(|p| p.states()).collect();
-    let mut ops: Vec<DocumentOp> = parts
-        .iter()
-        .flat_map(|p| p.collections())
-        .map(|collection| DocumentOp::Clear { collection })
-        .collect();
-    let mut documents = 0;
-    for part in parts {
-        for op in part.documents() {
-            documents += 1;
-            ops.push(op);
-            if ops.len() >= CHUNK {
-                write(store, std::mem::take(&mut ops)).await?;
-            }
-        }
-    }
-    write(store, ops).await?;
-    for name in checkpoints {
-        store.reset_checkpoint(&name, head).await?;
-    }
-    Ok(Rebuilt {
-        head,
-        documents,
-        states,
-        read_secs,
-        write_secs: written.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 async fn write<S: EventStore>(
@@ -174,15 +215,16 @@ pub struct Fold<T, E, D> {
     checkpoints: Vec<String>,
     init: fn(&str) -> T,
     evolve: fn(&mut T, &Envelope) -> Result<(), E>,
-    documents: D,
+    documents: Arc<D>,
     states: HashMap<String, T>,
+    pass: (usize, usize),
 }
 
 impl<T, E, D> Fold<T, E, D>
 where
     T: Send + 'static,
     E: Into<ProjectionError>,
-    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + Sync + 'static,
 {
     /// A fold keyed `by`, owning `collections`.
     pub fn new(
@@ -198,8 +240,9 @@ where
             checkpoints: Vec::new(),
             init,
             evolve,
-            documents,
+            documents: Arc::new(documents),
             states: HashMap::new(),
+            pass: (0, 1),
         }
     }
 
@@ -214,7 +257,7 @@ impl<T, E, D> Rebuild for Fold<T, E, D>
 where
     T: Send + 'static,
     E: Into<ProjectionError>,
-    D: Fn(String, T) -> Vec<DocumentOp> + Send + 'static,
+    D: Fn(String, T) -> Vec<DocumentOp> + Send + Sync + 'static,
 {
     fn collections(&self) -> Vec<String> {
         self.collections.clone()
@@ -234,6 +277,9 @@ where
             FoldBy::Case => event.case_id.as_ref().map(|c| c.as_str()),
         };
         let Some(key) = key else { return Ok(()) };
+        if self.pass.1 > 1 && pass_of(key, self.pass.1) != self.pass.0 {
+            return Ok(());
+        }
         if !self.states.contains_key(key) {
             self.states.insert(key.to_owned(), (self.init)(key));
         }
@@ -243,10 +289,14 @@ where
         }
     }
 
-    fn documents(self: Box<Self>) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
-        let documents = self.documents;
+    fn select(&mut self, pass: usize, passes: usize) {
+        self.pass = (pass, passes.max(1));
+    }
+
+    fn take_documents(&mut self) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
+        let documents = Arc::clone(&self.documents);
         Box::new(
-            self.states
+            std::mem::take(&mut self.states)
                 .into_iter()
                 .flat_map(move |(key, state)| documents(key, state)),
         )
@@ -255,4 +305,11 @@ where
     fn checkpoints(&self) -> Vec<String> {
         self.checkpoints.clone()
     }
+}
+
+/// The pass (of `passes`) a state's key belongs to (the same throughout a run).
+fn pass_of(key: &str, passes: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    usize::try_from(h.finish() % passes.max(1) as u64).unwrap_or(0)
 }

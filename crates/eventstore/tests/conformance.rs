@@ -1076,48 +1076,65 @@ async fn one_pass_rebuild(h: Harness) {
             t.1 += e.payload["n"].as_u64().unwrap();
         }
     }
-    let mut pages = 0;
-    // Per stream of category `p`: the count and the sum of `n`.
-    let sums = Fold::new(
-        FoldBy::Stream("p"),
-        &["sums"],
-        |_| (0u64, 0u64),
-        |(count, sum), e| {
-            *count += 1;
-            *sum += e.payload["n"].as_u64().ok_or("no n")?;
-            Ok::<_, ProjectionError>(())
-        },
-        |key, (count, sum)| {
-            vec![DocumentOp::Put {
-                collection: "sums".into(),
-                key,
-                scope: "all".into(),
-                body: serde_json::json!({ "count": count, "sum": sum }),
-            }]
-        },
-    )
-    .checkpoint("sums");
-    let parts: Vec<Box<dyn Rebuild>> = vec![Box::new(sums)];
-    let rebuilt = eventstore::rebuild::rebuild(s, parts, |_, _| pages += 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        (rebuilt.head, rebuilt.states.clone(), rebuilt.documents),
-        (head, vec![7], 7)
-    );
-    assert!(pages >= 1);
-    let docs: BTreeMap<String, (u64, u64)> = s
-        .documents("sums", None, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| {
-            let n = |f: &str| d.body[f].as_u64().unwrap();
-            (d.key.clone(), (n("count"), n("sum")))
-        })
-        .collect();
-    assert_eq!(docs, expected);
-    assert_eq!(s.checkpoint("sums").await.unwrap(), head);
+    // In one pass, and in three (each keeps a third of the states): the same documents.
+    for passes in [1, 3] {
+        if passes > 1 {
+            s.commit(Commit {
+                documents: vec![DocumentOp::Put {
+                    collection: "sums".into(),
+                    key: "stale".into(),
+                    scope: "all".into(),
+                    body: serde_json::json!({}),
+                }],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        }
+        let mut pages = 0;
+        // Per stream of category `p`: the count and the sum of `n`.
+        let sums = Fold::new(
+            FoldBy::Stream("p"),
+            &["sums"],
+            |_| (0u64, 0u64),
+            |(count, sum), e| {
+                *count += 1;
+                *sum += e.payload["n"].as_u64().ok_or("no n")?;
+                Ok::<_, ProjectionError>(())
+            },
+            |key, (count, sum)| {
+                vec![DocumentOp::Put {
+                    collection: "sums".into(),
+                    key,
+                    scope: "all".into(),
+                    body: serde_json::json!({ "count": count, "sum": sum }),
+                }]
+            },
+        )
+        .checkpoint("sums");
+        let parts: Vec<Box<dyn Rebuild>> = vec![Box::new(sums)];
+        let rebuilt = eventstore::rebuild::rebuild_in_passes(s, parts, passes, |_, _| pages += 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rebuilt.head, rebuilt.states.clone(), rebuilt.documents),
+            (head, vec![7], 7),
+            "{passes} passes"
+        );
+        assert!(pages >= passes, "every pass reads the log");
+        let docs: BTreeMap<String, (u64, u64)> = s
+            .documents("sums", None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                let n = |f: &str| d.body[f].as_u64().unwrap();
+                (d.key.clone(), (n("count"), n("sum")))
+            })
+            .collect();
+        assert_eq!(docs, expected, "{passes} passes");
+        assert_eq!(s.checkpoint("sums").await.unwrap(), head);
+    }
 }
 
 macro_rules! backends {

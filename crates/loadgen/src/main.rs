@@ -69,6 +69,9 @@ enum Command {
         /// Events to load.
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
+        /// Passes the replay makes over the log (`referral replay --passes`).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
         /// Write the figures as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -78,6 +81,9 @@ enum Command {
         /// The database URL.
         #[arg(long)]
         database_url: String,
+        /// Passes over the log.
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
     },
     /// Check every invariant over a database's log and read models; exit 1 on violations.
     Check {
@@ -166,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
             backend,
             pg,
             events,
+            passes,
             json,
         } => {
             let region = scoring::Region::load(root().join("config/regions/default.toml"))?;
@@ -214,7 +221,13 @@ async fn main() -> anyhow::Result<()> {
             );
             drop(store);
             let out = std::process::Command::new(std::env::current_exe()?)
-                .args(["replay-only", "--database-url", &url])
+                .args([
+                    "replay-only",
+                    "--database-url",
+                    &url,
+                    "--passes",
+                    &passes.to_string(),
+                ])
                 .output()
                 .context("the replaying process")?;
             anyhow::ensure!(
@@ -225,8 +238,8 @@ async fn main() -> anyhow::Result<()> {
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             let f: loadgen::replay::ReplayFigures = serde_json::from_str(&text)?;
             println!(
-                "backend {}: {} events, {} cases",
-                f.backend, f.events, f.cases
+                "backend {}: {} events, {} cases, {} pass(es)",
+                f.backend, f.events, f.cases, f.passes
             );
             println!(
                 "replay (all projections)   {:>10.0} events/s  ({:.1} s: read and fold {:.1} s, write {:.1} s)",
@@ -249,9 +262,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::ReplayOnly { database_url } => {
+        Command::ReplayOnly {
+            database_url,
+            passes,
+        } => {
             let review = review::ReviewPolicy::load(root().join("config/review/default.toml"))?;
-            let f = loadgen::replay::measure(&database_url, policy()?, review).await?;
+            let f = loadgen::replay::measure(&database_url, policy()?, review, passes).await?;
             println!("{}", serde_json::to_string_pretty(&f)?);
             Ok(())
         }

@@ -377,6 +377,8 @@ pub struct ReplayFigures {
     pub backend: String,
     /// Events in the log.
     pub events: i64,
+    /// Passes over the log the replay made.
+    pub passes: usize,
     /// Cases whose warning read models were rebuilt.
     pub cases: usize,
     /// States each part folded (warning cases, follow-up cases, referrals, review cases).
@@ -407,6 +409,7 @@ pub async fn measure(
     url: &str,
     policy: Policy,
     review: review::ReviewPolicy,
+    passes: usize,
 ) -> Result<ReplayFigures> {
     let store = Store::connect(url, Arc::new(contracts::SystemClock)).await?;
     store.migrate().await?;
@@ -414,13 +417,14 @@ pub async fn measure(
     let (raw_rows, raw_secs) = raw_read(url).await?;
     let started = Instant::now();
     let rebuilt =
-        referral::replay::replay_all(&store, &policy, Arc::new(review), |_, _| {}).await?;
+        referral::replay::replay_all(&store, &policy, Arc::new(review), passes, |_, _| {}).await?;
     let secs = started.elapsed().as_secs_f64();
     let replay = events as f64 / secs.max(1e-9);
     let raw = raw_rows as f64 / raw_secs.max(1e-9);
     Ok(ReplayFigures {
         backend: store.backend().into(),
         events,
+        passes,
         cases: rebuilt.states[0],
         parts: referral::replay::PARTS
             .iter()

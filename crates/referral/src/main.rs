@@ -50,8 +50,14 @@ enum Command {
         #[command(subcommand)]
         what: CatalogueCommand,
     },
-    /// Rebuild every read model (warning: inbox, registers) from the log. Stop the service first.
-    Replay,
+    /// Rebuild every read model (warning, follow-up, escalation, review) from the log. Stop
+    /// the service first.
+    Replay {
+        /// Passes over the log: each keeps 1/passes of the cases in memory (about 10 KB a
+        /// case with one pass).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+    },
     /// Administration: API keys.
     Admin {
         #[command(subcommand)]
@@ -159,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
             what: AdminCommand::Key { what },
         } => admin_key(config, what).await,
         Command::Import { institution, file } => import(config, &institution, &file).await,
-        Command::Replay => replay(config).await,
+        Command::Replay { passes } => replay(config, passes).await,
     }
 }
 
@@ -390,7 +396,7 @@ async fn import(config: Config, institution: &str, file: &std::path::Path) -> an
     Ok(())
 }
 
-async fn replay(config: Config) -> anyhow::Result<()> {
+async fn replay(config: Config, passes: usize) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0);
@@ -400,7 +406,7 @@ async fn replay(config: Config) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rebuilt = referral::replay::replay(&store, &config, |done, head| {
+    let rebuilt = referral::replay::replay(&store, &config, passes, |done, head| {
         bar.set_length(head.max(0) as u64);
         bar.set_position(done.max(0) as u64);
     })

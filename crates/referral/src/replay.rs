@@ -3,7 +3,7 @@
 //! this only names them, in a fixed order, for [`eventstore::rebuild::rebuild`].
 
 use anyhow::Context;
-use eventstore::rebuild::{rebuild, Rebuild, Rebuilt};
+use eventstore::rebuild::{rebuild_in_passes, Rebuild, Rebuilt};
 use eventstore::subscription::SubscriptionError;
 use eventstore::EventStore;
 use std::sync::Arc;
@@ -33,23 +33,26 @@ pub fn configured_parts(config: &crate::Config) -> anyhow::Result<Vec<Box<dyn Re
     Ok(parts(&region.policy, Arc::new(review)))
 }
 
-/// Rebuilds the warning, follow-up, escalation and review read models from the log in one
-/// pass, then moves review's checkpoint to the replayed head. `progress(position, head)`
-/// after each page. Stop the service first; idempotent.
+/// Rebuilds the warning, follow-up, escalation and review read models from the log in
+/// `passes` passes (1: one pass, all states in memory; n: 1/n of them at a time), then moves
+/// review's checkpoint to the replayed head. `progress(position, head)` after each page.
+/// Stop the service first; idempotent.
 pub async fn replay_all<S: EventStore>(
     store: &S,
     policy: &scoring::Policy,
     review: Arc<review::ReviewPolicy>,
+    passes: usize,
     progress: impl FnMut(i64, i64),
 ) -> Result<Rebuilt, SubscriptionError> {
-    rebuild(store, parts(policy, review), progress).await
+    rebuild_in_passes(store, parts(policy, review), passes, progress).await
 }
 
 /// [`replay_all`] with the policies the configuration names (what `referral replay` runs).
 pub async fn replay<S: EventStore>(
     store: &S,
     config: &crate::Config,
+    passes: usize,
     progress: impl FnMut(i64, i64),
 ) -> anyhow::Result<Rebuilt> {
-    Ok(rebuild(store, configured_parts(config)?, progress).await?)
+    Ok(rebuild_in_passes(store, configured_parts(config)?, passes, progress).await?)
 }
