@@ -242,8 +242,19 @@ async fn try_group<B: Backend>(
     group: &[Waiting],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let commits: Vec<&Commit> = group.iter().map(|(c, _)| c).collect();
+    transact(backend, &commits, true, None).await
+}
+
+/// One transaction: applies `commits`, then rolls back (an error, or nothing to write) or,
+/// once the test `gate` (if any) says so, commits and tells the tailers.
+async fn transact<B: Backend>(
+    backend: &B,
+    commits: &[&Commit],
+    look_up_ids: bool,
+    gate: Option<oneshot::Receiver<bool>>,
+) -> Result<Vec<CommitOutcome>, StoreError> {
     let mut tx = backend.begin().await?;
-    let applied = match apply(&mut tx, backend.now(), &commits, true).await {
+    let applied = match apply(&mut tx, backend.now(), commits, look_up_ids).await {
         Ok(a) => a,
         Err(e) => {
             tx.rollback().await.ok();
@@ -252,10 +263,16 @@ async fn try_group<B: Backend>(
     };
     if applied.replay {
         tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-        notify(backend.notifier(), applied.last_position);
+        return Ok(applied.outcomes);
     }
+    if let Some(gate) = gate {
+        if !gate.await.unwrap_or(false) {
+            tx.rollback().await?;
+            return Err(StoreError::Invalid("rolled back at the test gate".into()));
+        }
+    }
+    tx.commit().await?;
+    notify(backend.notifier(), applied.last_position);
     Ok(applied.outcomes)
 }
 
@@ -293,33 +310,11 @@ pub(crate) async fn run_commit<B: Backend>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = async {
-            let mut tx = backend.begin().await?;
-            // First attempt: optimistic, no look-up of the ids (new events are the common
-            // case); a stored id then fails the insert and the next attempt looks them up.
-            let applied = match apply(&mut tx, backend.now(), &[&commit], attempt > 1).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tx.rollback().await.ok();
-                    return Err(e);
-                }
-            };
-            let outcome = applied.outcomes.into_iter().next().unwrap_or_default();
-            if applied.replay {
-                tx.rollback().await?;
-                return Ok(outcome);
-            }
-            if let Some(gate) = gate.take() {
-                if !gate.await.unwrap_or(false) {
-                    tx.rollback().await?;
-                    return Err(StoreError::Invalid("rolled back at the test gate".into()));
-                }
-            }
-            tx.commit().await?;
-            notify(backend.notifier(), applied.last_position);
-            Ok(outcome)
-        }
-        .await;
+        // First attempt: optimistic, no look-up of the ids (new events are the common
+        // case); a stored id then fails the insert and the next attempt looks them up.
+        let result = transact(backend, &[&commit], attempt > 1, gate.take())
+            .await
+            .map(|outcomes| outcomes.into_iter().next().unwrap_or_default());
         match result {
             // A concurrent append took the same version or id first: the second pass
             // reports the conflict or the idempotent result.
