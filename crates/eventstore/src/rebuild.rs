@@ -38,6 +38,11 @@ pub trait Rebuild: Send {
     fn select(&mut self, pass: usize, passes: usize) {
         let _ = (pass, passes);
     }
+    /// Which rows of `$all` (by stream id and case id) this part folds in the current pass:
+    /// the others are not even parsed. A part that cannot tell wants every row.
+    fn wants(&self) -> Wants {
+        Arc::new(|_: &str, _: Option<&str>| true)
+    }
     /// Every document of what was fed since the last call, produced lazily (a chunk is
     /// written at a time); the states are dropped.
     fn take_documents(&mut self) -> Box<dyn Iterator<Item = DocumentOp> + Send>;
@@ -50,6 +55,9 @@ pub trait Rebuild: Send {
         Vec::new()
     }
 }
+
+/// A filter on rows of `$all` by stream id and case id (see [`Rebuild::wants`]).
+pub type Wants = Arc<dyn Fn(&str, Option<&str>) -> bool + Send + Sync>;
 
 /// How a rebuild went.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,7 +116,9 @@ pub async fn rebuild_in_passes<S: EventStore>(
             part.select(pass, passes);
         }
         let read = Instant::now();
-        read_and_feed(store, head, &mut parts, &mut progress).await?;
+        let wants: Vec<Wants> = parts.iter().map(|p| p.wants()).collect();
+        let wanted: Wants = Arc::new(move |stream, case| wants.iter().any(|w| w(stream, case)));
+        read_and_feed(store, head, &mut parts, wanted, &mut progress).await?;
         rebuilt.read_secs += read.elapsed().as_secs_f64();
         let written = Instant::now();
         for (i, part) in parts.iter_mut().enumerate() {
@@ -130,32 +140,35 @@ pub async fn rebuild_in_passes<S: EventStore>(
     Ok(rebuilt)
 }
 
-/// Reads the log up to `head` and feeds every event to every part. The reader runs ahead
-/// by one page, so reading and folding overlap.
+/// A page of `$all`: the events some part wants, parsed, and the page's last position.
+type Page = Result<(Vec<Envelope>, i64), crate::StoreError>;
+
+/// Reads the log up to `head` and feeds every event some part `wanted` to every part. The
+/// reader runs ahead by one page and parses only the wanted rows, so reading, parsing and
+/// folding overlap, and a pass that keeps a fraction of the states parses that fraction.
 async fn read_and_feed<S: EventStore>(
     store: &S,
     head: i64,
     parts: &mut [Box<dyn Rebuild>],
+    wanted: Wants,
     progress: &mut impl FnMut(i64, i64),
 ) -> Result<(), SubscriptionError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Envelope>, crate::StoreError>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Page>(2);
     let reader = {
         let store = store.clone();
         tokio::spawn(async move {
             let mut after = 0;
             while after < head {
-                let page = store.read_all(after, PAGE).await;
-                let page = match page {
-                    Ok(mut page) => {
-                        page.retain(|e| e.position <= head);
-                        match page.last() {
-                            Some(last) => after = last.position,
-                            None => after = head,
-                        }
-                        Ok(page)
-                    }
-                    Err(e) => Err(e),
-                };
+                let page = store.read_raw(after, PAGE).await.and_then(|rows| {
+                    after = rows.last().map_or(head, |r| r.position.min(head));
+                    let events = rows
+                        .into_iter()
+                        .filter(|r| r.position <= head)
+                        .filter(|r| wanted(&r.stream_id, r.case_id.as_deref()))
+                        .map(crate::RawRow::into_envelope)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((events, after))
+                });
                 let failed = page.is_err();
                 if tx.send(page).await.is_err() || failed {
                     return;
@@ -164,7 +177,7 @@ async fn read_and_feed<S: EventStore>(
         })
     };
     while let Some(page) = rx.recv().await {
-        let page = page?;
+        let (page, last) = page?;
         for event in &page {
             for part in parts.iter_mut() {
                 part.feed(event)
@@ -174,9 +187,7 @@ async fn read_and_feed<S: EventStore>(
                     })?;
             }
         }
-        if let Some(last) = page.last() {
-            progress(last.position, head);
-        }
+        progress(last, head);
     }
     reader.await.ok();
     Ok(())
@@ -268,16 +279,11 @@ where
     }
 
     fn feed(&mut self, event: &Envelope) -> Result<(), ProjectionError> {
-        let key = match self.by {
-            FoldBy::Stream(category) => event
-                .stream_id
-                .as_str()
-                .strip_prefix(category)
-                .and_then(|rest| rest.strip_prefix('-')),
-            FoldBy::Case => event.case_id.as_ref().map(|c| c.as_str()),
+        let case = event.case_id.as_ref().map(|c| c.as_str());
+        let Some(key) = key_of(self.by, event.stream_id.as_str(), case) else {
+            return Ok(());
         };
-        let Some(key) = key else { return Ok(()) };
-        if self.pass.1 > 1 && pass_of(key, self.pass.1) != self.pass.0 {
+        if !in_pass(key, self.pass) {
             return Ok(());
         }
         if !self.states.contains_key(key) {
@@ -291,6 +297,11 @@ where
 
     fn select(&mut self, pass: usize, passes: usize) {
         self.pass = (pass, passes.max(1));
+    }
+
+    fn wants(&self) -> Wants {
+        let (by, pass) = (self.by, self.pass);
+        Arc::new(move |stream, case| key_of(by, stream, case).is_some_and(|k| in_pass(k, pass)))
     }
 
     fn take_documents(&mut self) -> Box<dyn Iterator<Item = DocumentOp> + Send> {
@@ -307,9 +318,23 @@ where
     }
 }
 
-/// The pass (of `passes`) a state's key belongs to (the same throughout a run).
-fn pass_of(key: &str, passes: usize) -> usize {
+/// The key of a [`Fold`]'s state an event belongs to, if any.
+fn key_of<'a>(by: FoldBy, stream: &'a str, case: Option<&'a str>) -> Option<&'a str> {
+    match by {
+        FoldBy::Stream(category) => stream
+            .strip_prefix(category)
+            .and_then(|rest| rest.strip_prefix('-')),
+        FoldBy::Case => case,
+    }
+}
+
+/// Whether a state's key belongs to `pass` = (k, n): its hash is k modulo n (the same
+/// throughout a run).
+fn in_pass(key: &str, (pass, passes): (usize, usize)) -> bool {
+    if passes <= 1 {
+        return true;
+    }
     let mut h = DefaultHasher::new();
     key.hash(&mut h);
-    usize::try_from(h.finish() % passes.max(1) as u64).unwrap_or(0)
+    h.finish() % passes as u64 == pass as u64
 }
