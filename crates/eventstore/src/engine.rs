@@ -199,7 +199,23 @@ pub(crate) async fn group_commit<B: Backend + Clone + 'static>(
 
 /// Runs groups until the queue is empty.
 async fn flush<B: Backend>(backend: B) {
-    while let Some(group) = backend.queue().next_group() {
+    // Should the task be dropped mid-group (its runtime shutting down), the queue must not
+    // believe a flusher still runs: the next commit then starts one.
+    struct Running<'a>(&'a GroupQueue, bool);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.lock().flushing = false;
+            }
+        }
+    }
+    let mut running = Running(backend.queue(), true);
+    loop {
+        let Some(group) = backend.queue().next_group() else {
+            // `next_group` cleared the flag under the lock.
+            running.1 = false;
+            return;
+        };
         // A panic must not leave the queue without a flusher: the group's callers get an
         // error (their senders drop) and the next group runs.
         if AssertUnwindSafe(run_group(&backend, group))
