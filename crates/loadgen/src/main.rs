@@ -70,7 +70,7 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
         /// Passes the replay makes over the log (`referral replay --passes`).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 4)]
         passes: usize,
         /// Write the figures as JSON here.
         #[arg(long)]
@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         database_url: String,
         /// Passes over the log.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 4)]
         passes: usize,
     },
     /// Check every invariant over a database's log and read models; exit 1 on violations.

@@ -55,7 +55,7 @@ enum Command {
     Replay {
         /// Passes over the log: each keeps 1/passes of the cases in memory (about 10 KB a
         /// case with one pass).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 4)]
         passes: usize,
     },
     /// Administration: API keys.
