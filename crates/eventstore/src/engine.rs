@@ -232,7 +232,7 @@ async fn flush<B: Backend>(backend: B) {
 async fn run_group<B: Backend>(backend: &B, mut group: Vec<Waiting>) {
     if group.len() == 1 {
         if let Some((commit, reply)) = group.pop() {
-            reply.send(run_commit(backend, commit, None).await).ok();
+            reply.send(commit_alone(backend, commit, None).await).ok();
         }
         return;
     }
@@ -245,7 +245,7 @@ async fn run_group<B: Backend>(backend: &B, mut group: Vec<Waiting>) {
         Err(e) => {
             tracing::debug!(commits = group.len(), error = %e, "group failed; committing one by one");
             for (commit, reply) in group {
-                reply.send(run_commit(backend, commit, None).await).ok();
+                reply.send(commit_alone(backend, commit, None).await).ok();
             }
         }
     }
@@ -317,12 +317,22 @@ fn notify(tx: &watch::Sender<i64>, last: Option<i64>) {
 pub(crate) async fn run_commit<B: Backend>(
     backend: &B,
     commit: Commit,
-    mut gate: Option<oneshot::Receiver<bool>>,
+    gate: Option<oneshot::Receiver<bool>>,
 ) -> Result<CommitOutcome, StoreError> {
     validate(&commit)?;
     if commit.is_empty() {
         return Ok(CommitOutcome::default());
     }
+    commit_alone(backend, commit, gate).await
+}
+
+/// Applies and commits a validated, non-empty commit in a transaction of its own, retrying
+/// when a concurrent append won a unique key.
+async fn commit_alone<B: Backend>(
+    backend: &B,
+    commit: Commit,
+    mut gate: Option<oneshot::Receiver<bool>>,
+) -> Result<CommitOutcome, StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
