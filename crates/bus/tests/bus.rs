@@ -57,17 +57,21 @@ fn counted(n: u64) -> NewEvent {
     }
 }
 
+/// Appends one event to its stream.
+async fn append_one(store: &Store, e: NewEvent) {
+    store
+        .commit(Commit::append(
+            e.stream_id.clone(),
+            ExpectedVersion::Any,
+            vec![e],
+        ))
+        .await
+        .unwrap();
+}
+
 async fn append_counted(store: &Store, range: std::ops::Range<u64>) {
     for n in range {
-        let e = counted(n);
-        store
-            .commit(Commit::append(
-                e.stream_id.clone(),
-                ExpectedVersion::Any,
-                vec![e],
-            ))
-            .await
-            .unwrap();
+        append_one(store, counted(n)).await;
     }
 }
 
@@ -344,14 +348,7 @@ async fn poison_messages_are_dead_lettered_and_do_not_stall() {
         .unwrap();
     let mut poison = counted(1);
     poison.event_type = "Poison".into();
-    w.store
-        .commit(Commit::append(
-            poison.stream_id.clone(),
-            ExpectedVersion::Any,
-            vec![poison],
-        ))
-        .await
-        .unwrap();
+    append_one(&w.store, poison).await;
     append_counted(&w.store, 10..13).await;
     while Relay::new(w.store.clone(), w.js.clone())
         .step()
@@ -434,14 +431,7 @@ async fn lanes_keep_each_case_in_order_and_run_cases_side_by_side() {
         let mut e = counted(n);
         e.case_id = Some(CaseId::parse(format!("case-{}", n % 12)).unwrap());
         e.stream_id = StreamId::parse(format!("src-{}", n % 12)).unwrap();
-        w.store
-            .commit(Commit::append(
-                e.stream_id.clone(),
-                ExpectedVersion::Any,
-                vec![e],
-            ))
-            .await
-            .unwrap();
+        append_one(&w.store, e).await;
     }
     let relay = Relay::new(w.store.clone(), w.js.clone());
     while relay.step().await.unwrap().is_some() {}
